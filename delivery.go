@@ -1,0 +1,152 @@
+package mih
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// DeliveryState is where a delivery stands. States change only through the store's claim,
+// complete, pause/resume, replay and expire operations.
+type DeliveryState string
+
+// Delivery states.
+const (
+	// DeliveryPending waits for its first attempt (or for its first attempt after a replay).
+	DeliveryPending DeliveryState = "pending"
+	// DeliveryRetrying failed at least once with a retryable error and waits for next_attempt_at.
+	DeliveryRetrying DeliveryState = "retrying"
+	// DeliveryPaused waits without using attempts: its service is disabled or its circuit open.
+	DeliveryPaused DeliveryState = "paused"
+	// DeliveryDead is in the dead-letter queue: a permanent failure, attempts used up, or expired.
+	// Dead deliveries are never pruned automatically.
+	DeliveryDead DeliveryState = "dead"
+	// DeliverySucceeded was accepted by the service.
+	DeliverySucceeded DeliveryState = "succeeded"
+)
+
+// DeliveryStates lists every state.
+func DeliveryStates() []DeliveryState {
+	return []DeliveryState{DeliveryPending, DeliveryRetrying, DeliveryPaused, DeliveryDead, DeliverySucceeded}
+}
+
+// Valid reports whether s is a known state.
+func (s DeliveryState) Valid() bool {
+	switch s {
+	case DeliveryPending, DeliveryRetrying, DeliveryPaused, DeliveryDead, DeliverySucceeded:
+		return true
+	}
+	return false
+}
+
+// Reasons a delivery is dead.
+const (
+	ReasonFailed         = "failed"          // a non-retryable response
+	ReasonExhausted      = "exhausted"       // every attempt used up
+	ReasonExpired        = "expired"         // waited longer than the service's max_age_h
+	ReasonPayload        = "payload"         // the payload could not be built
+	ReasonServiceDeleted = "service_deleted" // its service was deleted while it waited
+	ReasonRuleDeleted    = "rule_deleted"    // its rule was deleted before it could be rendered
+)
+
+// Delivery is one request to one service for one event and rule (or one asynchronous gateway
+// call). Payload is the request body as rendered; Method and Endpoint are final (placeholders
+// already substituted).
+type Delivery struct {
+	ID             int64             `json:"id"`
+	EventID        string            `json:"event_id,omitempty"`
+	RuleID         int64             `json:"rule_id,omitempty"`
+	Service        string            `json:"service"`
+	State          DeliveryState     `json:"state"`
+	Attempts       int               `json:"attempts"`
+	Method         string            `json:"method"`
+	Endpoint       string            `json:"endpoint"`
+	Headers        map[string]string `json:"headers,omitempty"`
+	Payload        json.RawMessage   `json:"payload"`
+	IdempotencyKey string            `json:"idempotency_key"`
+	NextAttemptAt  time.Time         `json:"next_attempt_at"`
+	LastStatus     int               `json:"last_status,omitempty"`
+	LastError      string            `json:"last_error,omitempty"`
+	DeadReason     string            `json:"dead_reason,omitempty"`
+	CreatedAt      time.Time         `json:"created_at"`
+	UpdatedAt      time.Time         `json:"updated_at"`
+	DeliveredAt    *time.Time        `json:"delivered_at,omitempty"`
+}
+
+// IdempotencyKey is the key a delivery carries as Idempotency-Key (and webhook-id when signed).
+// Replays keep it, so a receiver can drop a duplicate.
+func IdempotencyKey(eventID string, ruleID int64) string {
+	return eventID + ":" + itoa(ruleID)
+}
+
+// Attempt is one try of a delivery, with what was sent and what came back.
+type Attempt struct {
+	ID              int64             `json:"id"`
+	DeliveryID      int64             `json:"delivery_id"`
+	StartedAt       time.Time         `json:"started_at"`
+	LatencyMS       float64           `json:"latency_ms"`
+	Status          int               `json:"status"`
+	Outcome         string            `json:"outcome"`
+	ErrorCode       string            `json:"error_code,omitempty"`
+	Error           string            `json:"error,omitempty"`
+	RequestURL      string            `json:"request_url"`
+	RequestHeaders  map[string]string `json:"request_headers,omitempty"`
+	ResponseHeaders map[string]string `json:"response_headers,omitempty"`
+	ResponseBody    string            `json:"response_body,omitempty"`
+}
+
+// Attempt outcomes.
+const (
+	OutcomeSuccess = "success"
+	OutcomeRetry   = "retry"
+	OutcomeDead    = "dead"
+	OutcomePaused  = "paused"
+)
+
+// DeliveryFilter selects deliveries. Zero fields do not filter.
+type DeliveryFilter struct {
+	IDs     []int64
+	State   DeliveryState
+	Service string
+	RuleID  int64
+	EventID string
+	Limit   int
+	Cursor  string
+}
+
+// ClaimParams asks for up to Limit due deliveries, leased to Owner until Now+Lease.
+type ClaimParams struct {
+	Owner string
+	Limit int
+	Lease time.Duration
+	Now   time.Time
+}
+
+// DeliveryResult is how a claimed delivery ended this round. The store applies it only while
+// the caller still holds the lease, and writes the attempt and the log entry with it.
+type DeliveryResult struct {
+	ID            int64
+	State         DeliveryState
+	NextAttemptAt time.Time
+	// CountAttempt is false for a delivery put back without a try (paused by an open circuit).
+	CountAttempt bool
+	LastStatus   int
+	LastError    string
+	DeadReason   string
+	// Payload, when not nil, replaces the stored one (rendered late, after enrichment).
+	Payload json.RawMessage
+	Attempt *Attempt
+	Log     *LogEntry
+	Now     time.Time
+}
+
+// DeliveryCount is the number of deliveries of one service in one state.
+type DeliveryCount struct {
+	Service string
+	State   DeliveryState
+	Count   int
+}
+
+func itoa(n int64) string {
+	b, _ := json.Marshal(n)
+	return string(b)
+}

@@ -1,0 +1,257 @@
+package mih
+
+import (
+	"fmt"
+	"maps"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+)
+
+// ServiceType names a transport.
+type ServiceType string
+
+// Service types.
+const (
+	ServiceREST ServiceType = "rest"
+	ServiceSOAP ServiceType = "soap"
+	ServiceAMQP ServiceType = "amqp"
+)
+
+// ServiceTypes lists every service type.
+func ServiceTypes() []ServiceType { return []ServiceType{ServiceREST, ServiceSOAP, ServiceAMQP} }
+
+// Auth types.
+const (
+	AuthNone   = "none"
+	AuthBearer = "bearer"
+	AuthAPIKey = "apikey"
+	AuthBasic  = "basic"
+	AuthHeader = "header"
+)
+
+// Masked is what a secret reads back as. Writing it back keeps the stored secret.
+const Masked = "********"
+
+// Auth is how the hub authenticates to a service. Token, Password and Value are secrets.
+type Auth struct {
+	Type     string `json:"type"`
+	Token    string `json:"token,omitempty"`
+	Username string `json:"username,omitempty"`
+	Password string `json:"password,omitempty"`
+	Name     string `json:"name,omitempty"`
+	Value    string `json:"value,omitempty"`
+}
+
+// CircuitConfig tunes a service's circuit breaker.
+type CircuitConfig struct {
+	FailureThreshold int     `json:"failure_threshold"`
+	WindowS          float64 `json:"window_s"`
+	CooldownS        float64 `json:"cooldown_s"`
+}
+
+// Circuit states.
+const (
+	CircuitClosed   = "closed"
+	CircuitOpen     = "open"
+	CircuitHalfOpen = "halfopen"
+)
+
+// Service is an external system the hub calls (PRODUCT 3.3). Durations are in seconds as floats so
+// that sub-second values work in tests and tight set-ups.
+type Service struct {
+	Name            string            `json:"name"`
+	Type            ServiceType       `json:"type"`
+	BaseURL         string            `json:"base_url"`
+	Enabled         bool              `json:"enabled"`
+	Auth            Auth              `json:"auth"`
+	Headers         map[string]string `json:"headers,omitempty"`
+	SigningSecret   string            `json:"signing_secret,omitempty"`
+	TimeoutS        float64           `json:"timeout_s"`
+	MaxRetries      int               `json:"max_retries"`
+	InitialBackoffS float64           `json:"initial_backoff_s"`
+	MaxBackoffS     float64           `json:"max_backoff_s"`
+	MaxAgeH         float64           `json:"max_age_h"`
+	Circuit         CircuitConfig     `json:"circuit"`
+	CircuitState    string            `json:"circuit_state,omitempty"`
+	CreatedAt       time.Time         `json:"created_at"`
+	UpdatedAt       time.Time         `json:"updated_at"`
+}
+
+// NewService returns a service with the documented defaults, ready to be decoded into so that
+// omitted fields keep them.
+func NewService() *Service {
+	return &Service{
+		Type:            ServiceREST,
+		Enabled:         true,
+		Auth:            Auth{Type: AuthNone},
+		TimeoutS:        5,
+		MaxRetries:      3,
+		InitialBackoffS: 1,
+		MaxBackoffS:     3600,
+		MaxAgeH:         72,
+		Circuit:         CircuitConfig{FailureThreshold: 5, WindowS: 60, CooldownS: 30},
+	}
+}
+
+var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+
+// ValidName reports whether s is a valid slug for a service, site or sync job.
+func ValidName(s string) bool { return slugRE.MatchString(s) }
+
+// Validate checks a service before it is stored.
+func (s *Service) Validate() error {
+	if !ValidName(s.Name) {
+		return Errorf(CodeInvalid, "name %q: want a slug of lowercase letters, digits, '-', '_' or '.' (1-63 characters)", s.Name)
+	}
+	if !slices.Contains(ServiceTypes(), s.Type) {
+		return Errorf(CodeInvalid, "type %q: want rest, soap or amqp", s.Type)
+	}
+	u, err := url.Parse(s.BaseURL)
+	if err != nil || u.Host == "" {
+		return Errorf(CodeInvalid, "base_url: want an absolute URL")
+	}
+	want := []string{"http", "https"}
+	if s.Type == ServiceAMQP {
+		want = []string{"amqp", "amqps"}
+	}
+	if !slices.Contains(want, u.Scheme) {
+		return Errorf(CodeInvalid, "base_url: scheme %q is not one of %s", u.Scheme, strings.Join(want, ", "))
+	}
+	switch s.Auth.Type {
+	case "", AuthNone:
+		s.Auth = Auth{Type: AuthNone}
+	case AuthBearer, AuthAPIKey:
+		if s.Auth.Token == "" {
+			return Errorf(CodeInvalid, "auth.token: required for auth type %s", s.Auth.Type)
+		}
+	case AuthBasic:
+		if s.Auth.Username == "" {
+			return Errorf(CodeInvalid, "auth.username: required for auth type basic")
+		}
+	case AuthHeader:
+		if s.Auth.Name == "" || s.Auth.Value == "" {
+			return Errorf(CodeInvalid, "auth.name and auth.value: required for auth type header")
+		}
+	default:
+		return Errorf(CodeInvalid, "auth.type %q: want none, bearer, apikey, basic or header", s.Auth.Type)
+	}
+	for k := range s.Headers {
+		if k == "" || strings.ContainsAny(k, " \t\r\n:") {
+			return Errorf(CodeInvalid, "headers: invalid header name %q", k)
+		}
+		if strings.ContainsAny(s.Headers[k], "\r\n") {
+			return Errorf(CodeInvalid, "headers: value of %q contains a line break", k)
+		}
+	}
+	if s.SigningSecret != "" {
+		if s.Type != ServiceREST {
+			return Errorf(CodeInvalid, "signing_secret: only REST services sign requests")
+		}
+		if !strings.HasPrefix(s.SigningSecret, "whsec_") {
+			return Errorf(CodeInvalid, "signing_secret: want a Standard Webhooks secret starting with whsec_")
+		}
+	}
+	checks := []struct {
+		name string
+		bad  bool
+	}{
+		{"timeout_s must be between 0 and 3600", s.TimeoutS <= 0 || s.TimeoutS > 3600},
+		{"max_retries must be between 0 and 100", s.MaxRetries < 0 || s.MaxRetries > 100},
+		{"initial_backoff_s must be between 0 and 86400", s.InitialBackoffS < 0 || s.InitialBackoffS > 86400},
+		{"max_backoff_s must be at least initial_backoff_s", s.MaxBackoffS < s.InitialBackoffS},
+		{"max_age_h must be positive", s.MaxAgeH <= 0},
+		{"circuit.failure_threshold must be at least 1", s.Circuit.FailureThreshold < 1},
+		{"circuit.window_s must be positive", s.Circuit.WindowS <= 0},
+		{"circuit.cooldown_s must be positive", s.Circuit.CooldownS <= 0},
+	}
+	for _, c := range checks {
+		if c.bad {
+			return Errorf(CodeInvalid, "%s", c.name)
+		}
+	}
+	return nil
+}
+
+// Timeout is the per-attempt time limit.
+func (s *Service) Timeout() time.Duration { return seconds(s.TimeoutS) }
+
+// Masked returns a copy safe to show: every secret replaced by Masked, and any password in an
+// AMQP URL too.
+func (s *Service) Masked() *Service {
+	c := *s
+	c.Headers = maps.Clone(s.Headers)
+	mask := func(v *string) {
+		if *v != "" {
+			*v = Masked
+		}
+	}
+	mask(&c.Auth.Token)
+	mask(&c.Auth.Password)
+	mask(&c.Auth.Value)
+	mask(&c.SigningSecret)
+	c.BaseURL = RedactURL(s.BaseURL)
+	return &c
+}
+
+// KeepSecrets copies each secret from old that s leaves empty or masked, so that a form or an
+// API client can write a service back without knowing its secrets.
+func (s *Service) KeepSecrets(old *Service) {
+	keep := func(v *string, o string) {
+		if *v == "" || *v == Masked {
+			*v = o
+		}
+	}
+	if s.Auth.Type == old.Auth.Type {
+		keep(&s.Auth.Token, old.Auth.Token)
+		keep(&s.Auth.Password, old.Auth.Password)
+		keep(&s.Auth.Value, old.Auth.Value)
+	}
+	keep(&s.SigningSecret, old.SigningSecret)
+	if u, err := url.Parse(s.BaseURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok && p == Masked {
+			if ou, err := url.Parse(old.BaseURL); err == nil && ou.User != nil {
+				if op, ok := ou.User.Password(); ok {
+					u.User = url.UserPassword(u.User.Username(), op)
+					s.BaseURL = u.String()
+				}
+			}
+		}
+	}
+}
+
+// RedactURL masks the password of a URL with user info (AMQP URLs carry credentials).
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), Masked)
+		return strings.Replace(u.String(), url.QueryEscape(Masked), Masked, 1)
+	}
+	return raw
+}
+
+// Backoff is the delay before attempt n+1 after n failed attempts, before jitter:
+// initial_backoff_s · 2^(n-1), capped at max_backoff_s.
+func (s *Service) Backoff(n int) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	d := s.InitialBackoffS
+	for i := 1; i < n && d < s.MaxBackoffS; i++ {
+		d *= 2
+	}
+	return seconds(min(d, s.MaxBackoffS))
+}
+
+// MaxAge is how long a delivery may wait before it goes to the DLQ as expired.
+func (s *Service) MaxAge() time.Duration { return seconds(s.MaxAgeH * 3600) }
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// String names the service for logs; it never includes secrets.
+func (s *Service) String() string { return fmt.Sprintf("%s(%s)", s.Name, s.Type) }
