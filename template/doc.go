@@ -11,6 +11,8 @@
 //	name        = 1*( ALPHA / DIGIT / "_" )      ; ASCII only
 //	spaces      = *( " " / HTAB )
 //
+// What a placeholder becomes depends on where it stands:
+//
 //   - In value position, where JSON expects a value (the whole template, an
 //     object member's value, an array element), {{path}} becomes that value
 //     as JSON: a number stays a number, a string is quoted and escaped, an

@@ -1,0 +1,160 @@
+package event
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/rule"
+	"github.com/mihhub/mih/template"
+)
+
+// Ingester accepts events: it matches them against the active rules, renders each delivery's
+// request, and writes events and deliveries in one transaction. Only then does it return, so an
+// acknowledged event is never lost.
+type Ingester struct {
+	store   mih.EventStore
+	rules   *rule.Set
+	logger  *slog.Logger
+	now     func() time.Time
+	notify  func()
+	metrics *Metrics
+}
+
+// Config wires an Ingester.
+type Config struct {
+	Store  mih.EventStore
+	Rules  *rule.Set
+	Logger *slog.Logger
+	// Notify is called after each commit that created deliveries, to wake the workers at once.
+	Notify  func()
+	Metrics *Metrics
+	Now     func() time.Time
+}
+
+// NewIngester returns an Ingester.
+func NewIngester(c Config) *Ingester {
+	in := &Ingester{store: c.Store, rules: c.Rules, logger: c.Logger, now: c.Now, notify: c.Notify, metrics: c.Metrics}
+	if in.now == nil {
+		in.now = time.Now
+	}
+	if in.notify == nil {
+		in.notify = func() {}
+	}
+	if in.logger == nil {
+		in.logger = slog.New(slog.DiscardHandler)
+	}
+	return in
+}
+
+// Ingest stores events from a source ("http", "plugin", "logstore", …) with their deliveries.
+// When site is not empty it is stamped on every event.
+func (in *Ingester) Ingest(ctx context.Context, source, site string, events []*mih.Event) (mih.IngestResult, error) {
+	now := in.now().UTC()
+	items := make([]mih.IngestItem, 0, len(events))
+	for _, ev := range events {
+		if site != "" {
+			ev.Site = site
+		}
+		ev.ReceivedAt = now
+		ds, err := in.plan(ctx, ev, now)
+		if err != nil {
+			return mih.IngestResult{}, err
+		}
+		items = append(items, mih.IngestItem{Event: ev, Deliveries: ds})
+	}
+	res, err := in.store.CreateEvents(ctx, items)
+	if err != nil {
+		return mih.IngestResult{}, fmt.Errorf("ingest %d events: %w", len(events), err)
+	}
+	if in.metrics != nil {
+		in.metrics.events.WithLabelValues(source).Add(float64(res.Accepted))
+		in.metrics.duplicates.WithLabelValues(source).Add(float64(res.Duplicates))
+	}
+	if res.Deliveries > 0 {
+		in.notify()
+	}
+	return res, nil
+}
+
+// plan builds the deliveries of one event. A payload that cannot be built becomes a dead
+// delivery at once with the reason, so the failure is visible in the DLQ instead of retried.
+func (in *Ingester) plan(ctx context.Context, ev *mih.Event, now time.Time) ([]*mih.Delivery, error) {
+	rules, err := in.rules.Match(ctx, ev.EventName)
+	if err != nil || len(rules) == 0 {
+		return nil, err
+	}
+	data, err := ev.Data()
+	if err != nil {
+		return nil, fmt.Errorf("event %s: %w", ev.ID, err)
+	}
+	var env map[string]any
+	var ds []*mih.Delivery
+	for _, c := range rules {
+		if c.HasFilter() {
+			if env == nil {
+				env = rule.FilterEnv(data)
+			}
+			ok, err := c.Matches(env)
+			if err != nil {
+				// A filter that cannot evaluate on this event (say, a field of another type) does
+				// not match; the rule author sees it in the log and the metric.
+				in.logger.Warn("rule filter failed", "rule", c.Rule.ID, "event", ev.ID, "err", err)
+				if in.metrics != nil {
+					in.metrics.filterErrors.Inc()
+				}
+				continue
+			}
+			if !ok {
+				continue
+			}
+		}
+		d := &mih.Delivery{
+			EventID:        ev.ID,
+			RuleID:         c.Rule.ID,
+			Service:        c.Rule.Service,
+			State:          mih.DeliveryPending,
+			IdempotencyKey: mih.IdempotencyKey(ev.ID, c.Rule.ID),
+			NextAttemptAt:  now,
+			CreatedAt:      now,
+			UpdatedAt:      now,
+			Method:         c.Rule.Method,
+		}
+		method, endpoint, payload, err := c.Render(template.Scope{Event: data})
+		if err != nil {
+			d.State, d.DeadReason, d.LastError = mih.DeliveryDead, mih.ReasonPayload, err.Error()
+		} else {
+			d.Method, d.Endpoint, d.Payload = method, endpoint, payload
+		}
+		ds = append(ds, d)
+	}
+	return ds, nil
+}
+
+// Metrics counts ingest.
+type Metrics struct {
+	events       *prometheus.CounterVec
+	duplicates   *prometheus.CounterVec
+	filterErrors prometheus.Counter
+}
+
+// NewMetrics registers the ingest metrics on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mih_events_ingested_total", Help: "Events accepted, by source.",
+		}, []string{"source"}),
+		duplicates: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "mih_events_duplicate_total", Help: "Events received again with a known id, by source.",
+		}, []string{"source"}),
+		filterErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "mih_rule_filter_errors_total", Help: "Rule filters that failed to evaluate on an event.",
+		}),
+	}
+	reg.MustRegister(m.events, m.duplicates, m.filterErrors)
+	return m
+}
