@@ -11,16 +11,16 @@ type Code string
 
 // Error codes.
 const (
-	CodeInvalid      Code = "invalid"       // bad input; the message says what and where
-	CodeNotFound     Code = "not_found"     // the named thing does not exist
-	CodeConflict     Code = "conflict"      // already exists, or a state that forbids the change
-	CodeUnauthorized Code = "unauthorized"  // no or bad credentials
-	CodeForbidden    Code = "forbidden"     // credentials fine, action refused
-	CodeTooLarge     Code = "too_large"     // a body over the configured limit
-	CodeUnavailable  Code = "unavailable"   // a dependency is down or a circuit is open
-	CodeInternal     Code = "internal"      // our own fault; logged, never detailed to users
-	CodeCircuitOpen  Code = "circuit_open"  // the gateway did not call because the circuit is open
-	CodeConfirm      Code = "confirm"       // a destructive action that needs explicit confirmation
+	CodeInvalid      Code = "invalid"      // bad input; the message says what and where
+	CodeNotFound     Code = "not_found"    // the named thing does not exist
+	CodeConflict     Code = "conflict"     // already exists, or a state that forbids the change
+	CodeUnauthorized Code = "unauthorized" // no or bad credentials
+	CodeForbidden    Code = "forbidden"    // credentials fine, action refused
+	CodeTooLarge     Code = "too_large"    // a body over the configured limit
+	CodeUnavailable  Code = "unavailable"  // a dependency is down or a circuit is open
+	CodeInternal     Code = "internal"     // our own fault; logged, never detailed to users
+	CodeCircuitOpen  Code = "circuit_open" // the gateway did not call because the circuit is open
+	CodeConfirm      Code = "confirm"      // a destructive action that needs explicit confirmation
 )
 
 // Error is the one error type of the domain. Message is safe to show a user; Err is for logs.

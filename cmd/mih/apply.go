@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"gopkg.in/yaml.v3"
+
+	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/rule"
+)
+
+// applyFile is the declarative configuration `mih apply` reads. Services and rules use exactly
+// the JSON shapes of the API; rules are matched by name, so every rule in a file needs one.
+type applyFile struct {
+	Services []map[string]any `yaml:"services"`
+	Rules    []map[string]any `yaml:"rules"`
+}
+
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+func runApply(ctx context.Context, args, environ []string, stdout io.Writer) error {
+	fs := pflag.NewFlagSet("apply", pflag.ContinueOnError)
+	storeFlags(fs)
+	path := fs.StringP("file", "f", "", "YAML file with services: and rules:")
+	dry := fs.Bool("dry-run", false, "check the file and say what would change, without changing anything")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *path == "" {
+		return usageError{"usage: mih apply -f FILE"}
+	}
+	raw, err := os.ReadFile(*path)
+	if err != nil {
+		return fmt.Errorf("read %s: %w", *path, err)
+	}
+	// Secrets need not live in the file: ${NAME} is replaced by the environment variable NAME.
+	var missing []string
+	env := envMap(environ)
+	raw = envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
+		name := string(envRef.FindSubmatch(m)[1])
+		v, ok := env[name]
+		if !ok {
+			missing = append(missing, name)
+		}
+		b, _ := json.Marshal(v) // a JSON string is a valid YAML scalar, whatever v holds
+		return b
+	})
+	if len(missing) > 0 {
+		return mih.Errorf(mih.CodeInvalid, "%s: environment variables not set: %v", *path, missing)
+	}
+	var f applyFile
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil && err != io.EOF {
+		return mih.Errorf(mih.CodeInvalid, "%s: %v", *path, err)
+	}
+	services := make([]*mih.Service, 0, len(f.Services))
+	for i, m := range f.Services {
+		s := mih.NewService()
+		if err := decodeJSONShape(m, s); err != nil {
+			return mih.Errorf(mih.CodeInvalid, "%s: services[%d]: %v", *path, i, err)
+		}
+		if err := s.Validate(); err != nil {
+			return mih.Errorf(mih.CodeInvalid, "%s: services[%d] (%s): %s", *path, i, s.Name, mih.ErrorMessage(err))
+		}
+		services = append(services, s)
+	}
+	rules := make([]*mih.Rule, 0, len(f.Rules))
+	for i, m := range f.Rules {
+		r := mih.NewRule()
+		if err := decodeJSONShape(m, r); err != nil {
+			return mih.Errorf(mih.CodeInvalid, "%s: rules[%d]: %v", *path, i, err)
+		}
+		if r.Name == "" {
+			return mih.Errorf(mih.CodeInvalid, "%s: rules[%d]: name: required in apply files (rules are matched by name)", *path, i)
+		}
+		if _, err := rule.Compile(r); err != nil {
+			return mih.Errorf(mih.CodeInvalid, "%s: rules[%d] (%s): %s", *path, i, r.Name, mih.ErrorMessage(err))
+		}
+		rules = append(rules, r)
+	}
+
+	cfg, err := loadConfig(fs, environ)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	st, err := openStore(ctx, cfg, discardLogger())
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	verb := map[bool]string{false: "", true: " (dry run)"}[*dry]
+	for _, s := range services {
+		old, err := st.FindServiceByName(ctx, s.Name)
+		switch {
+		case mih.ErrorCode(err) == mih.CodeNotFound:
+			if !*dry {
+				if err := st.CreateService(ctx, s); err != nil {
+					return fmt.Errorf("create service %s: %w", s.Name, err)
+				}
+			}
+			fmt.Fprintf(stdout, "service %s created%s\n", s.Name, verb)
+		case err != nil:
+			return fmt.Errorf("find service %s: %w", s.Name, err)
+		default:
+			s.KeepSecrets(old)
+			if sameService(old, s) {
+				fmt.Fprintf(stdout, "service %s unchanged\n", s.Name)
+				continue
+			}
+			if !*dry {
+				if err := st.UpdateService(ctx, s); err != nil {
+					return fmt.Errorf("update service %s: %w", s.Name, err)
+				}
+			}
+			fmt.Fprintf(stdout, "service %s updated%s\n", s.Name, verb)
+		}
+	}
+	existing, err := st.FindRules(ctx, mih.RuleFilter{})
+	if err != nil {
+		return fmt.Errorf("list rules: %w", err)
+	}
+	byName := map[string]*mih.Rule{}
+	for _, r := range existing {
+		if r.Name != "" {
+			byName[r.Name] = r
+		}
+	}
+	for _, r := range rules {
+		if _, err := st.FindServiceByName(ctx, r.Service); err != nil && !(*dry && inFile(services, r.Service)) {
+			return mih.Errorf(mih.CodeInvalid, "rule %s: service %q does not exist", r.Name, r.Service)
+		}
+		old, ok := byName[r.Name]
+		if !ok {
+			if !*dry {
+				if err := st.CreateRule(ctx, r); err != nil {
+					return fmt.Errorf("create rule %s: %w", r.Name, err)
+				}
+			}
+			fmt.Fprintf(stdout, "rule %s created%s\n", r.Name, verb)
+			continue
+		}
+		r.ID = old.ID
+		if sameRule(old, r) {
+			fmt.Fprintf(stdout, "rule %s unchanged\n", r.Name)
+			continue
+		}
+		if !*dry {
+			if err := st.UpdateRule(ctx, r); err != nil {
+				return fmt.Errorf("update rule %s: %w", r.Name, err)
+			}
+		}
+		fmt.Fprintf(stdout, "rule %s updated%s\n", r.Name, verb)
+	}
+	return nil
+}
+
+// decodeJSONShape decodes a YAML mapping through JSON, so that apply files and the API share one
+// shape and one set of field names; unknown fields are errors.
+func decodeJSONShape(m map[string]any, v any) error {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
+}
+
+func sameService(a, b *mih.Service) bool {
+	x, y := *a, *b
+	x.CreatedAt, x.UpdatedAt, x.CircuitState = y.CreatedAt, y.UpdatedAt, y.CircuitState
+	return reflect.DeepEqual(normalizeHeaders(x), normalizeHeaders(y))
+}
+
+func normalizeHeaders(s mih.Service) mih.Service {
+	if len(s.Headers) == 0 {
+		s.Headers = nil
+	}
+	return s
+}
+
+func sameRule(a, b *mih.Rule) bool {
+	x, y := *a, *b
+	x.CreatedAt, x.UpdatedAt = y.CreatedAt, y.UpdatedAt
+	if len(x.Enrich) == 0 && len(y.Enrich) == 0 {
+		x.Enrich, y.Enrich = nil, nil
+	}
+	return reflect.DeepEqual(x, y)
+}
+
+func inFile(ss []*mih.Service, name string) bool {
+	for _, s := range ss {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+func envMap(environ []string) map[string]string {
+	m := make(map[string]string, len(environ))
+	for _, kv := range environ {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/spf13/pflag"
+)
+
+func TestLoadConfig_Precedence(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "mih.yaml")
+	os.WriteFile(file, []byte("listen: 127.0.0.1:7000\nworker_concurrency: 8\nlease: 45s\nlog_level: debug\n"), 0o600)
+	tests := []struct {
+		name        string
+		args        []string
+		env         []string
+		listen      string
+		concurrency int
+		lease       time.Duration
+	}{
+		{"defaults", nil, nil, "127.0.0.1:8080", 64, 30 * time.Second},
+		{"file over defaults", []string{"--config", file}, nil, "127.0.0.1:7000", 8, 45 * time.Second},
+		{"env over file", []string{"--config", file}, []string{"MIH_WORKER_CONCURRENCY=16", "MIH_LISTEN=127.0.0.1:7001"}, "127.0.0.1:7001", 16, 45 * time.Second},
+		{"flags over env", []string{"--config", file, "--listen", "127.0.0.1:7002"}, []string{"MIH_LISTEN=127.0.0.1:7001"}, "127.0.0.1:7002", 8, 45 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			serveFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			c, err := loadConfig(fs, tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.Listen != tc.listen || c.WorkerConcurrency != tc.concurrency || c.Lease != tc.lease {
+				t.Errorf("got listen=%s concurrency=%d lease=%s, want %s %d %s", c.Listen, c.WorkerConcurrency, c.Lease, tc.listen, tc.concurrency, tc.lease)
+			}
+		})
+	}
+}
+
+func TestLoadConfig_Errors(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(body), 0o600)
+		return p
+	}
+	tests := []struct {
+		name    string
+		args    []string
+		env     []string
+		wantErr string
+	}{
+		{"unknown file key", []string{"--config", write("a.yaml", "listn: x\n")}, nil, `unknown setting "listn"`},
+		{"unknown env", nil, []string{"MIH_LISTN=x"}, "unknown setting MIH_LISTN"},
+		{"bad duration", nil, []string{"MIH_LEASE=soon"}, "lease"},
+		{"bad level", nil, []string{"MIH_LOG_LEVEL=loud"}, "log_level"},
+		{"bad database", []string{"--database", "mysql://x"}, nil, "postgres://"},
+		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, nil, "none.yaml"},
+		{"short admin token", nil, []string{"MIH_ADMIN_TOKEN=abc"}, "MIH_ADMIN_TOKEN"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+			serveFlags(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			_, err := loadConfig(fs, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("got %v, want an error mentioning %q", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadConfig_Secrets(t *testing.T) {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	serveFlags(fs)
+	c, err := loadConfig(fs, []string{"MIH_ADMIN_TOKEN=0123456789abcdefXYZ", "MIH_SECRET_KEY=" + strings.Repeat("ab", 32), "MIH_TEST_POSTGRES_URL=x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.AdminToken != "0123456789abcdefXYZ" || c.SecretKey == "" {
+		t.Errorf("got token %q key %q", c.AdminToken, c.SecretKey)
+	}
+}

@@ -1,0 +1,240 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/pflag"
+
+	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/delivery"
+	"github.com/mihhub/mih/event"
+	"github.com/mihhub/mih/gateway"
+	mihhttp "github.com/mihhub/mih/http"
+	"github.com/mihhub/mih/rule"
+	"github.com/mihhub/mih/secret"
+	"github.com/mihhub/mih/store/postgres"
+	"github.com/mihhub/mih/store/sqlite"
+	"github.com/mihhub/mih/transport/rest"
+)
+
+func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
+	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+	serveFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(fs, environ)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	logger := newLogger(cfg, stderr)
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	token, err := firstStartToken(ctx, st, cfg)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	url := "http://" + ln.Addr().String() + "/"
+	fmt.Fprintf(stdout, "mih %s listening on %s\n", Version, url)
+	fmt.Fprintf(stdout, "admin:     %s\n", url)
+	fmt.Fprintf(stdout, "API:       %sapi/v1/  (docs: %sapi/v1/openapi.json)\n", url, url)
+	if token != "" {
+		fmt.Fprintf(stdout, "admin API token (shown once, store it now): %s\n", token)
+	}
+	return serve(ctx, cfg, st, ln, logger)
+}
+
+// serve runs the hub on an open store and listener until ctx is done, then shuts down in the
+// order that loses nothing: stop taking requests (in-flight ingests finish and commit), then stop
+// the workers (in-flight deliveries finish or are released), then close the store.
+func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logger *slog.Logger) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	host, _ := os.Hostname()
+	owner := fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano())
+
+	rules := rule.NewSet(st, logger, time.Second)
+	restTransport := rest.New(rest.Options{Version: Version})
+	defer restTransport.Close()
+	gw := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: restTransport}, gateway.Options{Logger: logger})
+
+	deliveryMetrics, err := delivery.NewMetrics(reg, st)
+	if err != nil {
+		return fmt.Errorf("metrics: %w", err)
+	}
+	worker := delivery.New(st, st, gw, delivery.Config{
+		Owner:           owner,
+		Concurrency:     cfg.WorkerConcurrency,
+		BatchSize:       cfg.WorkerBatch,
+		Lease:           cfg.Lease,
+		PollInterval:    cfg.PollInterval,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Logger:          logger,
+		Metrics:         deliveryMetrics,
+	})
+	maintainer := delivery.NewMaintainer(st, delivery.MaintainerConfig{
+		Interval:         cfg.MaintainEvery,
+		LogMaxAge:        cfg.LogMaxAge,
+		LogMaxRows:       cfg.LogMaxRows,
+		SucceededMaxAge:  cfg.SucceededMaxAge,
+		SucceededMaxRows: cfg.SucceededMaxRows,
+		Resumed:          worker.Notify,
+		Logger:           logger,
+	})
+	ingester := event.NewIngester(event.Config{
+		Store:   st,
+		Rules:   rules,
+		Logger:  logger,
+		Notify:  worker.Notify,
+		Metrics: event.NewMetrics(reg),
+	})
+	api := mihhttp.NewServer(mihhttp.Config{
+		Store:         st,
+		Ingester:      ingester,
+		Rules:         rules,
+		Notify:        worker.Notify,
+		Gatherer:      reg,
+		Logger:        logger,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+		PublicMetrics: cfg.PublicMetrics,
+		Version:       Version,
+	})
+	srv := &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+
+	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
+	workerDone := make(chan error, 1)
+	go func() { workerDone <- worker.Run(workCtx) }()
+	maintDone := make(chan error, 1)
+	go func() { maintDone <- maintainer.Run(workCtx) }()
+	srvDone := make(chan error, 1)
+	go func() { srvDone <- srv.Serve(ln) }()
+	logger.Info("hub started", "listen", ln.Addr().String(), "store", storeName(cfg), "owner", owner)
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case err := <-srvDone:
+		runErr = fmt.Errorf("http server: %w", err)
+	case err := <-workerDone:
+		runErr = fmt.Errorf("delivery worker stopped: %w", err)
+		workerDone <- err
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout+5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutCtx); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("http shutdown", "err", err)
+	}
+	stopWork()
+	if err := <-workerDone; err != nil && !errors.Is(err, context.Canceled) {
+		logger.Error("delivery worker", "err", err)
+	}
+	<-maintDone
+	logger.Info("stopped")
+	return runErr
+}
+
+// openStore opens the configured store, creating the data folder, the secret key and the schema
+// on first use.
+func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (mih.Store, error) {
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	key, created, err := secret.LoadOrCreateKey(filepath.Join(cfg.Data, "secret.key"), cfg.SecretKey)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		logger.Info("created secret key for credentials at rest", "file", filepath.Join(cfg.Data, "secret.key"))
+	}
+	box, err := secret.NewBox(key)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Database != "" {
+		st, err := postgres.Open(ctx, cfg.Database, box)
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL: %w", err)
+		}
+		return st, nil
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "mih.db"), box)
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite database: %w", err)
+	}
+	return st, nil
+}
+
+const metaAdminToken = "admin_token_created"
+
+// firstStartToken creates the admin API token on first start: MIH_ADMIN_TOKEN when given (for
+// automation, then it is not printed), else a random one that is returned to be printed once.
+func firstStartToken(ctx context.Context, st mih.Store, cfg *Config) (string, error) {
+	if _, err := st.GetMeta(ctx, metaAdminToken); err == nil {
+		return "", nil
+	} else if mih.ErrorCode(err) != mih.CodeNotFound {
+		return "", fmt.Errorf("check first start: %w", err)
+	}
+	tok, show := cfg.AdminToken, false
+	if tok == "" {
+		tok, show = secret.NewToken(), true
+	}
+	if err := st.CreateToken(ctx, &mih.Token{Name: "admin", Hash: secret.HashToken(tok)}); err != nil {
+		return "", fmt.Errorf("create admin token: %w", err)
+	}
+	if err := st.SetMeta(ctx, metaAdminToken, time.Now().UTC().Format(time.RFC3339)); err != nil {
+		return "", fmt.Errorf("record admin token: %w", err)
+	}
+	if !show {
+		return "", nil
+	}
+	return tok, nil
+}
+
+func newLogger(cfg *Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func storeName(cfg *Config) string {
+	if cfg.Database != "" {
+		return "postgres"
+	}
+	return "sqlite:" + strings.TrimSuffix(cfg.Data, "/") + "/mih.db"
+}

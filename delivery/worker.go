@@ -1,0 +1,518 @@
+// Package delivery runs the workers of the delivery ledger (PRODUCT 3.6): a Worker claims due
+// deliveries under a lease, sends them through the gateway, and group-commits their results; a
+// Maintainer pauses, resumes, expires and prunes on a slower beat.
+//
+// Delivery is at least once. A claimed delivery is leased to one worker, which extends the lease
+// while its call runs (heartbeat); a worker that dies simply lets its leases run out and another
+// claims the deliveries again. Receivers drop duplicates by the Idempotency-Key.
+//
+// One Worker makes a handful of statements per batch, not per delivery: one claim for up to
+// BatchSize deliveries, one CompleteDeliveries for every result that finished within
+// FlushInterval, and one ExtendLeases per heartbeat for everything in flight.
+package delivery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/mihhub/mih"
+)
+
+// Store is the part of the ledger a Worker uses; mih.DeliveryStore satisfies it.
+type Store interface {
+	ClaimDeliveries(ctx context.Context, p mih.ClaimParams) ([]*mih.Delivery, error)
+	CompleteDeliveries(ctx context.Context, owner string, rs []mih.DeliveryResult) (int, error)
+	ExtendLeases(ctx context.Context, owner string, ids []int64, until time.Time) error
+	ReleaseDeliveries(ctx context.Context, owner string, ids []int64) error
+}
+
+// Caller makes one attempt at a service; *gateway.Gateway satisfies it. It returns a
+// *mih.SendError for a failed call and a *mih.Error of CodeCircuitOpen when it did not call.
+type Caller interface {
+	Call(ctx context.Context, svc *mih.Service, req *mih.Request) (*mih.Response, error)
+}
+
+// Config tunes a Worker. Zero fields take the defaults below.
+type Config struct {
+	// Owner names this worker in leases; it must be unique per process (host name and pid, or a
+	// random id). Required.
+	Owner string
+	// Concurrency is how many sends may be in flight at once (default 64).
+	Concurrency int
+	// BatchSize is the most deliveries one claim takes (default 100).
+	BatchSize int
+	// Lease is how long a claim or a heartbeat holds a delivery (default 30 s); the heartbeat
+	// runs every Lease/3.
+	Lease time.Duration
+	// PollInterval is how often the worker looks for due deliveries when nobody calls Notify
+	// (default 1 s): retries that come due, and work of other processes.
+	PollInterval time.Duration
+	// FlushInterval is the longest a finished result waits to be committed (default 5 ms);
+	// FlushSize results are committed at once without waiting (default BatchSize).
+	FlushInterval time.Duration
+	FlushSize     int
+	// ShutdownTimeout is how long in-flight sends may finish once Run's context is done
+	// (default 10 s); sends still running then are canceled and their deliveries released
+	// without counting an attempt.
+	ShutdownTimeout time.Duration
+	// ServiceTTL is how long a service read is reused (default 1 s).
+	ServiceTTL time.Duration
+	Logger     *slog.Logger
+	Metrics    *Metrics
+	// Now is the clock for claims, results and next_attempt_at (default time.Now).
+	Now func() time.Time
+	// Rand returns a number in [0, 1) for backoff jitter (default math/rand/v2.Float64).
+	Rand func() float64
+}
+
+// abandonAfter is how long canceled sends get to return before shutdown goes on without them.
+const abandonAfter = 5 * time.Second
+
+// Defaults of Config.
+const (
+	DefaultConcurrency     = 64
+	DefaultBatchSize       = 100
+	DefaultLease           = 30 * time.Second
+	DefaultPollInterval    = time.Second
+	DefaultFlushInterval   = 5 * time.Millisecond
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultServiceTTL      = time.Second
+)
+
+func (c Config) withDefaults() Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = DefaultBatchSize
+	}
+	if c.FlushSize <= 0 {
+		c.FlushSize = c.BatchSize
+	}
+	def(&c.Lease, DefaultLease)
+	def(&c.PollInterval, DefaultPollInterval)
+	def(&c.FlushInterval, DefaultFlushInterval)
+	def(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	def(&c.ServiceTTL, DefaultServiceTTL)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Rand == nil {
+		c.Rand = rand.Float64
+	}
+	return c
+}
+
+// Worker delivers claimed deliveries. Run it once per process; scale with Concurrency, or with
+// more processes on a shared PostgreSQL store.
+type Worker struct {
+	store    Store
+	services ServiceSource
+	caller   Caller
+	cfg      Config
+	log      *slog.Logger
+	wake     chan struct{}
+	running  atomic.Bool
+}
+
+// New returns a Worker. services is wrapped in a ServiceCache of cfg.ServiceTTL.
+func New(store Store, services ServiceSource, caller Caller, cfg Config) *Worker {
+	cfg = cfg.withDefaults()
+	if _, cached := services.(*ServiceCache); !cached {
+		services = NewServiceCache(services, cfg.ServiceTTL, cfg.Now)
+	}
+	return &Worker{
+		store:    store,
+		services: services,
+		caller:   caller,
+		cfg:      cfg,
+		log:      cfg.Logger.With("owner", cfg.Owner),
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+// Notify wakes the worker to claim at once; ingest calls it after committing deliveries so that
+// latency is not bounded by PollInterval. It never blocks.
+func (w *Worker) Notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// sent is a delivery's round, as a sender hands it back to the loop.
+type sent struct {
+	d       *mih.Delivery
+	result  mih.DeliveryResult
+	release bool // put back untouched, without an attempt (canceled at shutdown, service unreadable)
+}
+
+// Run claims, sends and commits until ctx is done, then shuts down gracefully: it stops
+// claiming, lets in-flight sends finish for up to ShutdownTimeout, cancels the rest and releases
+// their leases, and commits every finished result before it returns. It returns an error only
+// when that last commit or release failed (those deliveries are sent again once their leases
+// run out) or when it is already running.
+func (w *Worker) Run(ctx context.Context) error {
+	if w.cfg.Owner == "" {
+		return mih.Errorf(mih.CodeInvalid, "delivery worker: owner is required")
+	}
+	if !w.running.CompareAndSwap(false, true) {
+		return mih.Errorf(mih.CodeConflict, "delivery worker %s is already running", w.cfg.Owner)
+	}
+	defer w.running.Store(false)
+
+	// Sends outlive ctx by up to ShutdownTimeout, so they hang off a context of their own.
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelSends()
+	l := &loop{
+		w:        w,
+		sendCtx:  sendCtx,
+		dbCtx:    context.WithoutCancel(ctx),
+		results:  make(chan sent, w.cfg.Concurrency),
+		inflight: map[int64]*mih.Delivery{},
+		more:     true,
+	}
+	w.log.InfoContext(ctx, "delivery worker started", "concurrency", w.cfg.Concurrency, "batch", w.cfg.BatchSize)
+	l.run(ctx, cancelSends)
+	err := l.finish()
+	w.log.InfoContext(l.dbCtx, "delivery worker stopped", "error", err)
+	return err
+}
+
+// loop is the state of one Run. Only Run's goroutine touches it; senders talk to it through
+// results.
+type loop struct {
+	w        *Worker
+	sendCtx  context.Context
+	dbCtx    context.Context // store calls finish even when Run's ctx is done
+	results  chan sent
+	inflight map[int64]*mih.Delivery
+	done     []sent  // finished, not yet committed
+	released []int64 // put back untouched, to release
+	more     bool    // the last claim was full: more may be due right now
+
+	flushC   <-chan time.Time
+	flushT   *time.Timer
+	retryT   *time.Timer
+	retryAt  time.Time
+	failures int // consecutive failed commits, for backoff
+}
+
+func (l *loop) run(ctx context.Context, cancelSends context.CancelFunc) {
+	cfg := l.w.cfg
+	poll := time.NewTicker(cfg.PollInterval)
+	defer poll.Stop()
+	heartbeat := time.NewTicker(cfg.Lease / 3)
+	defer heartbeat.Stop()
+	l.retryT = time.NewTimer(time.Hour)
+	l.retryT.Stop()
+	defer l.retryT.Stop()
+	defer func() {
+		if l.flushT != nil {
+			l.flushT.Stop()
+		}
+	}()
+
+	stop := ctx.Done()
+	var (
+		shutdown, abandon <-chan time.Time
+		stopping          bool
+	)
+	for {
+		if !stopping && l.more {
+			l.claim(ctx)
+		}
+		if stopping && len(l.inflight) == 0 {
+			return
+		}
+		select {
+		case <-stop:
+			stop, stopping = nil, true
+			t := time.NewTimer(cfg.ShutdownTimeout)
+			defer t.Stop()
+			shutdown = t.C
+			l.w.log.InfoContext(l.dbCtx, "delivery worker stopping", "inflight", len(l.inflight))
+		case <-shutdown:
+			shutdown = nil
+			l.w.log.WarnContext(l.dbCtx, "delivery worker: shutdown timeout, canceling sends", "inflight", len(l.inflight))
+			cancelSends()
+			// A transport that ignores cancellation must not hold shutdown forever: its
+			// deliveries stay leased and are sent again once the lease runs out.
+			t := time.NewTimer(abandonAfter)
+			defer t.Stop()
+			abandon = t.C
+		case <-abandon:
+			l.w.log.ErrorContext(l.dbCtx, "delivery worker: sends ignored cancellation; leaving their leases to run out", "inflight", len(l.inflight))
+			return
+		case <-l.w.wake:
+			l.more = true
+		case <-poll.C:
+			l.more = true
+		case <-l.retryT.C:
+			l.retryAt = time.Time{}
+			l.more = true
+		case s := <-l.results:
+			l.collect(s)
+		case <-l.flushC:
+			l.flushC = nil
+			l.flush()
+		case <-heartbeat.C:
+			l.heartbeat()
+		}
+	}
+}
+
+// claim leases due deliveries when enough capacity is free and starts a sender for each. It does
+// not claim while a full batch of results waits to be committed: a store that cannot commit
+// stops the worker from taking more.
+func (l *loop) claim(ctx context.Context) {
+	cfg := l.w.cfg
+	free := cfg.Concurrency - len(l.inflight)
+	// Claim in batches rather than one delivery per freed slot: a busy worker claims once a
+	// quarter of its slots are free, an idle one at once.
+	if free <= 0 || len(l.done) >= cfg.FlushSize ||
+		(free < max(1, min(cfg.BatchSize, cfg.Concurrency)/4) && len(l.inflight) > 0) {
+		return
+	}
+	limit := min(free, cfg.BatchSize)
+	octx, cancel := context.WithTimeout(l.dbCtx, cfg.Lease)
+	ds, err := l.w.store.ClaimDeliveries(octx, mih.ClaimParams{Owner: cfg.Owner, Limit: limit, Lease: cfg.Lease, Now: cfg.Now()})
+	cancel()
+	if err != nil {
+		l.more = false // try again on the next poll
+		if ctx.Err() == nil {
+			l.w.log.ErrorContext(ctx, "claim deliveries", "error", err)
+		}
+		return
+	}
+	l.more = len(ds) == limit
+	for _, d := range ds {
+		l.inflight[d.ID] = d
+		go l.w.send(l.sendCtx, d, l.results)
+	}
+	cfg.Metrics.addInflight(len(ds))
+}
+
+// collect takes a sender's outcome and commits the batch when it is full.
+func (l *loop) collect(s sent) {
+	delete(l.inflight, s.d.ID)
+	l.w.cfg.Metrics.addInflight(-1)
+	if s.release {
+		l.released = append(l.released, s.d.ID)
+		l.armFlush(l.w.cfg.FlushInterval)
+		return
+	}
+	l.done = append(l.done, s)
+	if len(l.done) >= l.w.cfg.FlushSize {
+		l.flush()
+		return
+	}
+	l.armFlush(l.w.cfg.FlushInterval)
+}
+
+func (l *loop) armFlush(d time.Duration) {
+	if l.flushC != nil {
+		return
+	}
+	if l.flushT == nil {
+		l.flushT = time.NewTimer(d)
+	} else {
+		l.flushT.Reset(d)
+	}
+	l.flushC = l.flushT.C
+}
+
+// flush commits finished results in one transaction. On failure it keeps them and tries again
+// later, backing off up to PollInterval; their leases are kept alive meanwhile by the heartbeat.
+func (l *loop) flush() {
+	cfg := l.w.cfg
+	if err := l.release(); err != nil {
+		l.w.log.ErrorContext(l.dbCtx, "release deliveries", "error", err)
+		l.armFlush(cfg.PollInterval)
+	}
+	if len(l.done) == 0 {
+		return
+	}
+	rs := make([]mih.DeliveryResult, len(l.done))
+	for i, s := range l.done {
+		rs[i] = s.result
+	}
+	octx, cancel := context.WithTimeout(l.dbCtx, cfg.Lease)
+	n, err := l.w.store.CompleteDeliveries(octx, cfg.Owner, rs)
+	cancel()
+	if err != nil {
+		l.failures++
+		l.w.log.ErrorContext(l.dbCtx, "complete deliveries", "results", len(rs), "error", err)
+		l.armFlush(min(cfg.FlushInterval<<min(l.failures, 16), cfg.PollInterval))
+		return
+	}
+	l.failures = 0
+	if n < len(rs) {
+		l.w.log.WarnContext(l.dbCtx, "deliveries taken over by another worker; their results were dropped", "results", len(rs), "applied", n)
+	}
+	for _, s := range l.done {
+		r := &s.result
+		cfg.Metrics.observe(s.d.Service, s.d.CreatedAt, r)
+		l.logResult(s.d, r)
+		if r.State == mih.DeliveryRetrying {
+			l.wakeAt(r.NextAttemptAt)
+		}
+	}
+	l.done = l.done[:0]
+}
+
+// release drops the leases of deliveries put back untouched (their service could not be read,
+// or their send was canceled at shutdown), so that they are claimed again without waiting for
+// the lease to run out. On failure they stay in the list for the next try.
+func (l *loop) release() error {
+	if len(l.released) == 0 {
+		return nil
+	}
+	octx, cancel := context.WithTimeout(l.dbCtx, l.w.cfg.Lease)
+	err := l.w.store.ReleaseDeliveries(octx, l.w.cfg.Owner, l.released)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("release %d deliveries: %w", len(l.released), err)
+	}
+	l.w.log.DebugContext(l.dbCtx, "released deliveries", "deliveries", len(l.released))
+	l.released = l.released[:0]
+	return nil
+}
+
+// wakeAt makes the worker claim when its own earliest retry comes due, so that short backoffs
+// are not stretched to PollInterval.
+func (l *loop) wakeAt(t time.Time) {
+	if !l.retryAt.IsZero() && !t.Before(l.retryAt) {
+		return
+	}
+	l.retryAt = t
+	// A millisecond of slack so that the claim's clock reading is surely past the due time.
+	l.retryT.Reset(max(t.Sub(l.w.cfg.Now()), 0) + time.Millisecond)
+}
+
+func (l *loop) logResult(d *mih.Delivery, r *mih.DeliveryResult) {
+	args := []any{"delivery", d.ID, "service", d.Service, "state", r.State, "attempts", d.Attempts + btoi(r.CountAttempt)}
+	switch r.State {
+	case mih.DeliveryDead:
+		l.w.log.WarnContext(l.dbCtx, "delivery dead", append(args, "reason", r.DeadReason, "error", r.LastError)...)
+	case mih.DeliveryRetrying:
+		l.w.log.DebugContext(l.dbCtx, "delivery retrying", append(args, "next_attempt_at", r.NextAttemptAt, "error", r.LastError)...)
+	default:
+		l.w.log.DebugContext(l.dbCtx, "delivery "+string(r.State), args...)
+	}
+}
+
+// heartbeat extends the leases of everything this worker holds: sends in flight and results not
+// yet committed.
+func (l *loop) heartbeat() {
+	ids := slices.Collect(maps.Keys(l.inflight))
+	for _, s := range l.done {
+		ids = append(ids, s.d.ID)
+	}
+	if len(ids) == 0 {
+		return
+	}
+	cfg := l.w.cfg
+	octx, cancel := context.WithTimeout(l.dbCtx, cfg.Lease/3)
+	defer cancel()
+	if err := l.w.store.ExtendLeases(octx, cfg.Owner, ids, cfg.Now().Add(cfg.Lease)); err != nil {
+		l.w.log.ErrorContext(l.dbCtx, "extend leases", "deliveries", len(ids), "error", err)
+	}
+}
+
+// finish commits what is left and releases what was abandoned. A commit that fails is tried a
+// few times, since results lost here mean deliveries sent twice.
+func (l *loop) finish() error {
+	var errs []error
+	for i := 0; len(l.done) > 0 && i < 3; i++ {
+		if i > 0 {
+			time.Sleep(time.Duration(i) * 100 * time.Millisecond)
+		}
+		l.flush()
+	}
+	if len(l.done) > 0 {
+		errs = append(errs, fmt.Errorf("commit %d delivery results at shutdown: leases will run out and they will be sent again", len(l.done)))
+	}
+	if err := l.release(); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// send makes one round of a delivery and hands the outcome back. It always sends exactly one
+// value on out (which has room for every in-flight delivery, so it never blocks).
+func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
+	s := sent{d: d}
+	var svc *mih.Service
+	defer func() {
+		if p := recover(); p != nil {
+			// A panicking transport must not take the process down with every lease it holds;
+			// the round counts as a failed attempt so that a delivery that always panics ends
+			// in the DLQ instead of looping.
+			w.log.ErrorContext(ctx, "delivery send panicked", "delivery", d.ID, "service", d.Service, "panic", fmt.Sprint(p))
+			s.result, s.release = mih.DeliveryResult{}, svc == nil
+			if svc != nil {
+				s.result = Next(svc, d, nil, errPanic, w.cfg.Now(), w.cfg.Rand)
+			}
+		}
+		out <- s
+	}()
+
+	svc, err := w.services.FindServiceByName(ctx, d.Service)
+	if err != nil && mih.ErrorCode(err) != mih.CodeNotFound {
+		// We cannot tell what to do; put it back untouched for the next claim.
+		if ctx.Err() == nil {
+			w.log.ErrorContext(ctx, "find service", "service", d.Service, "error", err)
+		}
+		s.release = true
+		return
+	}
+	if err != nil {
+		svc = nil // deleted while the delivery waited
+	}
+
+	var (
+		resp    *mih.Response
+		callErr error
+	)
+	if svc != nil && svc.Enabled {
+		resp, callErr = w.caller.Call(ctx, svc, &mih.Request{
+			Method:         d.Method,
+			Path:           d.Endpoint,
+			Headers:        d.Headers,
+			Body:           d.Payload,
+			IdempotencyKey: d.IdempotencyKey,
+		})
+		if callErr != nil && ctx.Err() != nil {
+			// Canceled at shutdown: the attempt did not complete and must not count.
+			s.release = true
+			return
+		}
+	}
+	s.result = Next(svc, d, resp, callErr, w.cfg.Now(), w.cfg.Rand)
+}
+
+// errPanic is the outcome of a send that panicked.
+var errPanic = mih.Errorf(mih.CodeInternal, "the transport panicked")
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}

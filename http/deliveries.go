@@ -1,0 +1,264 @@
+package http
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/rule"
+	"github.com/mihhub/mih/template"
+)
+
+// deliveryHandler serves the delivery ledger, /api/v1/deliveries: the queue, the dead-letter
+// queue and its actions (replay, re-render and replay, delete).
+type deliveryHandler struct {
+	store  mih.Store
+	notify func()
+	now    func() time.Time
+}
+
+// filter reads the selection shared by the list and the bulk delete.
+func deliveryFilter(q *query) mih.DeliveryFilter {
+	f := mih.DeliveryFilter{
+		State:   mih.DeliveryState(q.str("status")),
+		Service: q.str("service"),
+		RuleID:  q.int64("rule"),
+		EventID: q.str("event"),
+	}
+	if f.State != "" && !f.State.Valid() {
+		q.fail("status", "want pending, retrying, paused, dead or succeeded, got %q", f.State)
+	}
+	return f
+}
+
+// list answers deliveries, newest first, filtered by status, service, rule or event.
+func (h *deliveryHandler) list(w http.ResponseWriter, r *http.Request) error {
+	q := newQuery(r)
+	f := deliveryFilter(q)
+	f.Limit, f.Cursor = q.limit(), q.cursor()
+	if q.err != nil {
+		return q.err
+	}
+	ds, next, err := h.store.FindDeliveries(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeList(w, ds, next)
+	return nil
+}
+
+// deliveryDetail is everything needed to understand or replay a delivery. Event and Rule are
+// null when they are gone (or, for an asynchronous gateway call, never were).
+type deliveryDetail struct {
+	Delivery *mih.Delivery  `json:"delivery"`
+	Event    *mih.Event     `json:"event"`
+	Rule     *mih.Rule      `json:"rule"`
+	Attempts []*mih.Attempt `json:"attempts"`
+}
+
+// get answers a delivery with the request as sent, its source event, its rule and every attempt.
+func (h *deliveryHandler) get(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "delivery")
+	if err != nil {
+		return err
+	}
+	ctx := r.Context()
+	d, err := h.store.FindDeliveryByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	out := deliveryDetail{Delivery: d}
+	if d.EventID != "" {
+		if out.Event, err = findOptional(ctx, d.EventID, h.store.FindEventByID); err != nil {
+			return err
+		}
+	}
+	if d.RuleID != 0 {
+		if out.Rule, err = findOptional(ctx, d.RuleID, h.store.FindRuleByID); err != nil {
+			return err
+		}
+	}
+	if out.Attempts, err = h.store.FindAttempts(ctx, id); err != nil {
+		return err
+	}
+	if out.Attempts == nil {
+		out.Attempts = []*mih.Attempt{}
+	}
+	writeJSON(w, http.StatusOK, out)
+	return nil
+}
+
+// findOptional looks a record up, reading "not found" as nil.
+func findOptional[K any, T any](ctx context.Context, key K, find func(context.Context, K) (*T, error)) (*T, error) {
+	v, err := find(ctx, key)
+	if mih.ErrorCode(err) == mih.CodeNotFound {
+		return nil, nil
+	}
+	return v, err
+}
+
+type replayRequest struct {
+	// Rerender renders the payload again from the stored event with the rule as it is now.
+	Rerender bool `json:"rerender"`
+}
+
+// replay sends a dead delivery again with a fresh attempt budget and the same idempotency key.
+// Only dead deliveries can be replayed: anything else is a 409.
+func (h *deliveryHandler) replay(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "delivery")
+	if err != nil {
+		return err
+	}
+	var req replayRequest
+	if err := decodeJSON(r, &req, true); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	d, err := h.store.FindDeliveryByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if d.State != mih.DeliveryDead {
+		return mih.Errorf(mih.CodeConflict, "delivery %d is %s; only dead deliveries can be replayed", id, d.State)
+	}
+	if req.Rerender {
+		if err := h.rerender(ctx, d); err != nil {
+			return err
+		}
+	}
+	n, err := h.store.ReplayDeliveries(ctx, mih.DeliveryFilter{IDs: []int64{id}, State: mih.DeliveryDead}, h.now().UTC())
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return mih.Errorf(mih.CodeConflict, "delivery %d is no longer dead; it was replayed or deleted meanwhile", id)
+	}
+	h.notify()
+	d, err = h.store.FindDeliveryByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+// rerender builds a dead delivery's request again from its stored event with the current
+// version of its rule, and stores it for the replay. The rule must still send to the same
+// service: a delivery cannot move between services.
+func (h *deliveryHandler) rerender(ctx context.Context, d *mih.Delivery) error {
+	if d.RuleID == 0 || d.EventID == "" {
+		return mih.Errorf(mih.CodeConflict, "delivery %d did not come from a rule and an event, so it cannot be re-rendered; replay it as sent", d.ID)
+	}
+	ru, err := findOptional(ctx, d.RuleID, h.store.FindRuleByID)
+	if err != nil {
+		return err
+	}
+	if ru == nil {
+		return mih.Errorf(mih.CodeConflict, "rule %d of delivery %d was deleted, so it cannot be re-rendered; replay it as sent", d.RuleID, d.ID)
+	}
+	if ru.Service != d.Service {
+		return mih.Errorf(mih.CodeConflict, "rule %d now sends to service %q, delivery %d belongs to %q; replay it as sent", ru.ID, ru.Service, d.ID, d.Service)
+	}
+	ev, err := findOptional(ctx, d.EventID, h.store.FindEventByID)
+	if err != nil {
+		return err
+	}
+	if ev == nil {
+		return mih.Errorf(mih.CodeConflict, "event %q of delivery %d is gone, so it cannot be re-rendered; replay it as sent", d.EventID, d.ID)
+	}
+	c, err := rule.Compile(ru)
+	if err != nil {
+		return mih.Errorf(mih.CodeConflict, "rule %d does not compile any more: %s", ru.ID, mih.ErrorMessage(err))
+	}
+	data, err := ev.Data()
+	if err != nil {
+		return err
+	}
+	method, endpoint, payload, err := c.Render(template.Scope{Event: data})
+	if err != nil {
+		return mih.Errorf(mih.CodeConflict, "re-render delivery %d with rule %d: %v", d.ID, ru.ID, err)
+	}
+	return h.store.SetDeliveryPayload(ctx, d.ID, method, endpoint, payload)
+}
+
+// bulkReplayRequest selects dead deliveries to replay. Every field is optional; status, when
+// given, must be "dead". An empty selection replays the whole dead-letter queue.
+type bulkReplayRequest struct {
+	Status  string  `json:"status"`
+	Service string  `json:"service"`
+	Rule    int64   `json:"rule"`
+	Event   string  `json:"event"`
+	IDs     []int64 `json:"ids"`
+}
+
+type replayedBody struct {
+	Replayed int `json:"replayed"`
+}
+
+// replayMany replays the dead deliveries the body selects; deliveries in other states are left
+// alone.
+func (h *deliveryHandler) replayMany(w http.ResponseWriter, r *http.Request) error {
+	var req bulkReplayRequest
+	if err := decodeJSON(r, &req, true); err != nil {
+		return err
+	}
+	if req.Status != "" && req.Status != string(mih.DeliveryDead) {
+		return mih.Errorf(mih.CodeInvalid, "status %q: only dead deliveries can be replayed", req.Status)
+	}
+	f := mih.DeliveryFilter{State: mih.DeliveryDead, Service: req.Service, RuleID: req.Rule, EventID: req.Event, IDs: req.IDs}
+	n, err := h.store.ReplayDeliveries(r.Context(), f, h.now().UTC())
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		h.notify()
+	}
+	writeJSON(w, http.StatusOK, replayedBody{Replayed: n})
+	return nil
+}
+
+type deletedBody struct {
+	Deleted int `json:"deleted"`
+}
+
+// delete removes one delivery with its attempts. A delivery being sent right now (leased) cannot
+// be deleted: 409.
+func (h *deliveryHandler) delete(w http.ResponseWriter, r *http.Request) error {
+	id, err := pathID(r, "delivery")
+	if err != nil {
+		return err
+	}
+	if _, err := h.store.FindDeliveryByID(r.Context(), id); err != nil {
+		return err
+	}
+	n, err := h.store.DeleteDeliveries(r.Context(), mih.DeliveryFilter{IDs: []int64{id}})
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return mih.Errorf(mih.CodeConflict, "delivery %d is being sent right now; try again when the attempt has ended", id)
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// deleteMany removes the deliveries the query selects (status, service, rule, event). At least
+// one filter, or all=true, is required, so that a bare DELETE cannot empty the ledger by mistake.
+func (h *deliveryHandler) deleteMany(w http.ResponseWriter, r *http.Request) error {
+	q := newQuery(r)
+	f := deliveryFilter(q)
+	all := q.boolPtr("all")
+	if q.err != nil {
+		return q.err
+	}
+	if f.State == "" && f.Service == "" && f.RuleID == 0 && f.EventID == "" && (all == nil || !*all) {
+		return mih.Errorf(mih.CodeInvalid, "select what to delete with status, service, rule or event, or pass all=true to delete every delivery")
+	}
+	n, err := h.store.DeleteDeliveries(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, deletedBody{Deleted: n})
+	return nil
+}

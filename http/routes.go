@@ -1,0 +1,98 @@
+package http
+
+import (
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/mihhub/mih"
+)
+
+// route is one entry of the route table: a method, a ServeMux path pattern and its handler.
+// Every route needs a bearer token unless Public is set.
+type route struct {
+	Method  string
+	Pattern string
+	Public  bool
+	Handler http.Handler
+}
+
+// routeTable is the one list of the server's routes. openapi.json documents exactly these (a
+// test checks both directions). New resources add a handler struct in a file of their own and
+// their lines here.
+func (s *Server) routeTable() []route {
+	c := s.cfg
+	health := &healthHandler{store: c.Store, version: c.Version, logger: s.logger}
+	events := &eventHandler{store: c.Store, ingester: c.Ingester}
+	services := &serviceHandler{store: c.Store, rules: c.Rules, circuit: c.CircuitState}
+	rules := &ruleHandler{store: c.Store, rules: c.Rules, now: c.Now}
+	deliveries := &deliveryHandler{store: c.Store, notify: c.Notify, now: c.Now}
+	logs := &logHandler{store: c.Store}
+	stats := &statsHandler{store: c.Store, circuit: c.CircuitState, now: c.Now}
+
+	const v1 = "/api/v1"
+	return []route{
+		{Method: "GET", Pattern: v1 + "/health", Public: true, Handler: s.api(health.get)},
+		{Method: "GET", Pattern: v1 + "/openapi.json", Handler: s.api(serveOpenAPI)},
+
+		{Method: "POST", Pattern: v1 + "/events", Handler: s.api(events.create)},
+		{Method: "GET", Pattern: v1 + "/events", Handler: s.api(events.list)},
+
+		{Method: "GET", Pattern: v1 + "/services", Handler: s.api(services.list)},
+		{Method: "POST", Pattern: v1 + "/services", Handler: s.api(services.create)},
+		{Method: "GET", Pattern: v1 + "/services/{name}", Handler: s.api(services.get)},
+		{Method: "PUT", Pattern: v1 + "/services/{name}", Handler: s.api(services.update)},
+		{Method: "DELETE", Pattern: v1 + "/services/{name}", Handler: s.api(services.delete)},
+
+		{Method: "GET", Pattern: v1 + "/rules", Handler: s.api(rules.list)},
+		{Method: "POST", Pattern: v1 + "/rules", Handler: s.api(rules.create)},
+		{Method: "POST", Pattern: v1 + "/rules/preview", Handler: s.api(rules.preview)},
+		{Method: "GET", Pattern: v1 + "/rules/{id}", Handler: s.api(rules.get)},
+		{Method: "PUT", Pattern: v1 + "/rules/{id}", Handler: s.api(rules.update)},
+		{Method: "DELETE", Pattern: v1 + "/rules/{id}", Handler: s.api(rules.delete)},
+
+		{Method: "GET", Pattern: v1 + "/deliveries", Handler: s.api(deliveries.list)},
+		{Method: "DELETE", Pattern: v1 + "/deliveries", Handler: s.api(deliveries.deleteMany)},
+		{Method: "POST", Pattern: v1 + "/deliveries/replay", Handler: s.api(deliveries.replayMany)},
+		{Method: "GET", Pattern: v1 + "/deliveries/{id}", Handler: s.api(deliveries.get)},
+		{Method: "DELETE", Pattern: v1 + "/deliveries/{id}", Handler: s.api(deliveries.delete)},
+		{Method: "POST", Pattern: v1 + "/deliveries/{id}/replay", Handler: s.api(deliveries.replay)},
+
+		{Method: "GET", Pattern: v1 + "/logs", Handler: s.api(logs.list)},
+		{Method: "GET", Pattern: v1 + "/stats", Handler: s.api(stats.get)},
+
+		{Method: "GET", Pattern: "/metrics", Public: c.PublicMetrics,
+			Handler: metricsHandler(c.Gatherer, s.logger)},
+	}
+}
+
+// unmatched answers requests no route takes: 405 with Allow when the path exists under other
+// methods, else 404, both as JSON errors.
+type unmatched struct {
+	mux    *http.ServeMux
+	logger *slog.Logger
+}
+
+var probeMethods = []string{"GET", "POST", "PUT", "PATCH", "DELETE"}
+
+func (u *unmatched) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	for _, m := range probeMethods {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := u.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) > 0 {
+		if slices.Contains(allow, "GET") {
+			allow = append(allow, "HEAD")
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, r, u.logger, mih.Errorf(codeMethodNotAllowed,
+			"method %s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, strings.Join(allow, ", ")))
+		return
+	}
+	writeError(w, r, u.logger, mih.Errorf(mih.CodeNotFound, "no such endpoint: %s %s", r.Method, r.URL.Path))
+}

@@ -1,0 +1,134 @@
+// Package http serves the hub's JSON API under /api/v1 and its Prometheus metrics.
+//
+// One route table (routes.go) lists every route with its method, pattern and handler; each
+// resource has a file of its own with a small handler struct that holds only what it needs. The
+// one map from error codes to statuses is in error.go. Import it as mihhttp.
+package http
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mihhub/mih"
+)
+
+// DefaultMaxBodyBytes bounds request bodies when Config.MaxBodyBytes is zero: 10 MiB.
+const DefaultMaxBodyBytes = 10 << 20
+
+// Ingester accepts events; *event.Ingester implements it. Ingest returns only once the events
+// and their deliveries are durably stored.
+type Ingester interface {
+	Ingest(ctx context.Context, source, site string, events []*mih.Event) (mih.IngestResult, error)
+}
+
+// RuleCache is the compiled rule set that the server invalidates after it changed a rule or a
+// service; *rule.Set implements it.
+type RuleCache interface {
+	Invalidate()
+}
+
+// Config wires a Server. Store and Ingester are required; the rest is optional.
+type Config struct {
+	Store    mih.Store
+	Ingester Ingester
+	// Rules is invalidated after every rule or service write (nil: nothing to invalidate).
+	Rules RuleCache
+	// Notify wakes the delivery workers after a replay (nil: they find the work when they poll).
+	Notify func()
+	// Gatherer is served at GET /metrics (nil: an empty registry).
+	Gatherer prometheus.Gatherer
+	// PublicMetrics serves /metrics without a token, for scrapers that cannot send one.
+	PublicMetrics bool
+	// CircuitState reports a service's circuit (closed, open, halfopen); nil reads every
+	// circuit as closed.
+	CircuitState func(service string) string
+	Logger       *slog.Logger
+	// MaxBodyBytes bounds every request body (0: DefaultMaxBodyBytes). Over it: 413 too_large.
+	MaxBodyBytes int64
+	Now          func() time.Time
+	Version      string
+}
+
+// Server is the HTTP API. Build it with NewServer and serve Handler.
+type Server struct {
+	cfg     Config
+	logger  *slog.Logger
+	routes  []route
+	handler http.Handler
+}
+
+// NewServer returns a server for cfg, with defaults filled in.
+func NewServer(cfg Config) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Gatherer == nil {
+		cfg.Gatherer = prometheus.NewRegistry()
+	}
+	if cfg.Notify == nil {
+		cfg.Notify = func() {}
+	}
+	if cfg.Rules == nil {
+		cfg.Rules = noRules{}
+	}
+	if cfg.CircuitState == nil {
+		cfg.CircuitState = func(string) string { return mih.CircuitClosed }
+	}
+	s := &Server{cfg: cfg, logger: cfg.Logger}
+	s.routes = s.routeTable()
+	mux := http.NewServeMux()
+	a := newAuthenticator(cfg.Store, cfg.Now, cfg.Logger)
+	for _, rt := range s.routes {
+		h := s.limitBody(rt.Handler)
+		if !rt.Public {
+			h = a.require(h)
+		}
+		mux.Handle(rt.Method+" "+rt.Pattern, h)
+	}
+	// Whatever no route matches answers a JSON 404 or 405.
+	mux.Handle("/", &unmatched{mux: mux, logger: s.logger})
+	s.handler = chain(mux,
+		s.requestID,
+		s.securityHeaders,
+		s.accessLog,
+		s.recoverPanic,
+	)
+	return s
+}
+
+// Handler returns the server's root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// apiFunc is an API handler: it writes its answer, or returns an error that is written as JSON.
+type apiFunc func(w http.ResponseWriter, r *http.Request) error
+
+// api adapts an apiFunc to an http.Handler that writes returned errors.
+func (s *Server) api(fn apiFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := fn(w, r); err != nil {
+			writeError(w, r, s.logger, err)
+		}
+	})
+}
+
+// limitBody bounds the request body; reading past the limit fails with *http.MaxBytesError.
+func (s *Server) limitBody(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, s.cfg.MaxBodyBytes)
+		h.ServeHTTP(w, r)
+	})
+}
+
+type noRules struct{}
+
+func (noRules) Invalidate() {}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The whole test suite: static checks, then every Go test with real servers on 127.0.0.1.
+# Installs what it needs from Debian packages when missing (PostgreSQL, RabbitMQ), starts them
+# on free ports in a temporary folder, and stops them again whatever happens.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+work=$(mktemp -d /tmp/mih-test.XXXXXX)
+cleanup() {
+	scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1 || true
+	scripts/rabbitmq.sh stop "$work/rmq" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== go vet, gofmt, staticcheck"
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
+
+echo "== PostgreSQL"
+MIH_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$work/pg")
+export MIH_TEST_POSTGRES_URL
+
+echo "== RabbitMQ"
+MIH_TEST_AMQP_URL=$(scripts/rabbitmq.sh start "$work/rmq")
+MIH_TEST_RABBITMQ_DIR="$work/rmq"
+export MIH_TEST_AMQP_URL MIH_TEST_RABBITMQ_DIR
+
+echo "== go test"
+go test -count=1 -timeout 25m ./...

@@ -1,0 +1,260 @@
+// Package rest sends requests to REST services (PRODUCT 3.3) over one shared, tuned HTTP client.
+//
+// Every outcome is classified once, here, into a *mih.SendError, so that retries, the circuit
+// breaker and the DLQ agree on what it means:
+//
+//	2xx                          success
+//	408, 425, 429, 5xx           http_error, retryable (Retry-After on 429/503 kept)
+//	other 4xx, 3xx               http_error, final; the body is kept in the Response
+//	deadline of ctx              timeout, retryable
+//	connection errors            network, retryable
+//	bad URL, method or payload   invalid_request, final
+//
+// Redirects are not followed: a webhook receiver that redirects a POST is misconfigured, and
+// following it would turn the POST into a GET and could carry credentials to another host.
+//
+// Response bodies are read up to Options.MaxResponseBody (1 MiB by default) and returned whole
+// up to that size; a longer body is cut there and its connection closed rather than drained.
+// Callers that persist bodies keep less (the delivery ledger keeps 64 KiB per attempt).
+package rest
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mihhub/mih"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxResponseBody     = 1 << 20
+	DefaultMaxIdleConnsPerHost = 64
+	DefaultVersion             = "dev"
+)
+
+// Options tunes a Transport. The zero value is usable.
+type Options struct {
+	// Version goes into the User-Agent header as mih/<Version>.
+	Version string
+	// RootCAs, when set, replaces the system roots for verifying servers (a private CA).
+	// Verification itself cannot be turned off.
+	RootCAs *x509.CertPool
+	// MaxIdleConnsPerHost keeps this many connections open per host between calls, so that
+	// the delivery workers' concurrent sends reuse connections (default 64).
+	MaxIdleConnsPerHost int
+	// MaxResponseBody is how much of a response body is read and returned (default 1 MiB).
+	MaxResponseBody int64
+	// Now is the clock for webhook-timestamp (default time.Now).
+	Now func() time.Time
+	// RoundTripper replaces the tuned *http.Transport; for tests and special set-ups only.
+	RoundTripper http.RoundTripper
+}
+
+// Transport is a mih.Transport for REST services. It is safe for concurrent use; build one per
+// process and share it.
+type Transport struct {
+	client  *http.Client
+	agent   string
+	maxBody int64
+	now     func() time.Time
+}
+
+var _ mih.Transport = (*Transport)(nil)
+
+// New returns a Transport with one shared HTTP client.
+func New(opts Options) *Transport {
+	if opts.Version == "" {
+		opts.Version = DefaultVersion
+	}
+	if opts.MaxIdleConnsPerHost <= 0 {
+		opts.MaxIdleConnsPerHost = DefaultMaxIdleConnsPerHost
+	}
+	if opts.MaxResponseBody <= 0 {
+		opts.MaxResponseBody = DefaultMaxResponseBody
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	rt := opts.RoundTripper
+	if rt == nil {
+		rt = &http.Transport{
+			Proxy: http.ProxyFromEnvironment,
+			DialContext: (&net.Dialer{
+				Timeout:   10 * time.Second,
+				KeepAlive: 30 * time.Second,
+			}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          4 * opts.MaxIdleConnsPerHost,
+			MaxIdleConnsPerHost:   opts.MaxIdleConnsPerHost,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+			TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: opts.RootCAs},
+		}
+	}
+	return &Transport{
+		client: &http.Client{
+			Transport: rt,
+			CheckRedirect: func(*http.Request, []*http.Request) error {
+				return http.ErrUseLastResponse
+			},
+		},
+		agent:   "mih/" + opts.Version,
+		maxBody: opts.MaxResponseBody,
+		now:     opts.Now,
+	}
+}
+
+// Close drops idle connections.
+func (t *Transport) Close() error {
+	t.client.CloseIdleConnections()
+	return nil
+}
+
+// Send calls the service and classifies the outcome. It always returns a non-nil Response that
+// records where the request went (URL without credentials) and the headers as sent (secrets
+// masked), so that a failed attempt can be shown in full; a failure comes with a *mih.SendError.
+// Send honours ctx's deadline; the caller (the gateway) sets it from the service's timeout.
+func (t *Transport) Send(ctx context.Context, s *mih.Service, r *mih.Request) (*mih.Response, error) {
+	resp := &mih.Response{}
+	req, masked, err := t.build(ctx, s, r)
+	if req != nil {
+		resp.URL = redactedURL(req)
+	}
+	resp.RequestHeaders = masked
+	if err != nil {
+		return resp, err
+	}
+
+	start := time.Now()
+	hr, err := t.client.Do(req)
+	if err != nil {
+		resp.Latency = time.Since(start)
+		return resp, classify(ctx, err)
+	}
+	body, err := t.readBody(hr)
+	resp.Latency = time.Since(start)
+	resp.Status = hr.StatusCode
+	resp.Headers = hr.Header
+	resp.Body = body
+	if err != nil {
+		return resp, classify(ctx, err)
+	}
+	return resp, t.statusError(hr)
+}
+
+// readBody reads up to maxBody bytes. A body within the limit is drained to EOF so that the
+// connection goes back to the pool; a longer one is cut and its connection closed.
+func (t *Transport) readBody(hr *http.Response) ([]byte, error) {
+	defer hr.Body.Close()
+	var buf bytes.Buffer
+	_, err := io.Copy(&buf, io.LimitReader(hr.Body, t.maxBody))
+	return buf.Bytes(), err
+}
+
+// statusError classifies a complete response by its status.
+func (t *Transport) statusError(hr *http.Response) error {
+	code := hr.StatusCode
+	if code >= 200 && code <= 299 {
+		return nil
+	}
+	e := &mih.SendError{
+		Code:      mih.ErrHTTP,
+		Message:   fmt.Sprintf("upstream answered %d %s", code, http.StatusText(code)),
+		Status:    code,
+		Retryable: mih.RetryableStatus(code),
+	}
+	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
+		e.RetryAfter = parseRetryAfter(hr.Header.Get("Retry-After"), t.now())
+	}
+	return e
+}
+
+// classify turns an error of the HTTP client into a SendError. ctx is the call's context: its
+// deadline makes a timeout whatever layer reported it.
+func classify(ctx context.Context, err error) error {
+	// Keep the cause without the URL: *url.Error carries the full URL, query included.
+	cause := err
+	if ue, ok := errors.AsType[*url.Error](err); ok {
+		cause = ue.Err
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return &mih.SendError{Code: mih.ErrTimeout, Message: "no answer within the timeout", Retryable: true, Err: cause}
+	case errors.Is(err, context.Canceled):
+		// The caller gave up (shutdown); say so, and let the caller decide what it means.
+		return &mih.SendError{Code: mih.ErrNetwork, Message: "call canceled", Retryable: true, Err: context.Canceled}
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		return &mih.SendError{Code: mih.ErrTimeout, Message: "no answer within the timeout", Retryable: true, Err: cause}
+	}
+	return &mih.SendError{Code: mih.ErrNetwork, Message: networkMessage(cause), Retryable: true, Err: cause}
+}
+
+// networkMessage describes a connection failure briefly, without addresses where it can.
+func networkMessage(err error) string {
+	var (
+		dnsErr  *net.DNSError
+		opErr   *net.OpError
+		certErr *tls.CertificateVerificationError
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		return "cannot resolve host " + dnsErr.Name
+	case errors.As(err, &certErr):
+		return "TLS certificate not trusted: " + certErr.Err.Error()
+	case errors.As(err, &opErr) && opErr.Op == "dial":
+		return "cannot connect: " + opErr.Err.Error()
+	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection closed by the server"
+	}
+	return err.Error()
+}
+
+// secretHeaders are masked in Response.RequestHeaders whatever the service's auth type.
+var secretHeaders = []string{"Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie", "Webhook-Signature"}
+
+// maskHeaders returns the headers as sent, one value per name, secrets replaced by mih.Masked.
+func maskHeaders(h http.Header, extra string) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = strings.Join(v, ", ")
+	}
+	for _, k := range secretHeaders {
+		if _, ok := out[k]; ok {
+			out[k] = mih.Masked
+		}
+	}
+	if extra != "" {
+		if k := http.CanonicalHeaderKey(extra); out[k] != "" {
+			out[k] = mih.Masked
+		}
+	}
+	return out
+}
+
+// setHeaders applies headers in order of precedence: the service's extra headers, then the
+// request's own, then what the hub itself must control (auth, idempotency, user agent).
+func setHeaders(h http.Header, layers ...map[string]string) {
+	for _, l := range layers {
+		for _, k := range sortedKeys(l) {
+			h.Set(k, l[k])
+		}
+	}
+}
+
+// sortedKeys gives a stable order, so that names differing only in case resolve the same way
+// on every call.
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
