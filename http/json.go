@@ -149,8 +149,6 @@ func (q *query) fail(name, format string, args ...any) {
 
 func (q *query) str(name string) string { return q.r.URL.Query().Get(name) }
 
-func (q *query) has(name string) bool { return q.r.URL.Query().Has(name) }
-
 // int64Ptr reads an optional integer.
 func (q *query) int64Ptr(name string) *int64 {
 	s := q.str(name)

@@ -42,26 +42,31 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 	if err != nil {
 		return fmt.Errorf("read %s: %w", *path, err)
 	}
-	// Secrets need not live in the file: ${NAME} is replaced by the environment variable NAME.
-	var missing []string
-	env := envMap(environ)
-	raw = envRef.ReplaceAllFunc(raw, func(m []byte) []byte {
-		name := string(envRef.FindSubmatch(m)[1])
-		v, ok := env[name]
-		if !ok {
-			missing = append(missing, name)
-		}
-		b, _ := json.Marshal(v) // a JSON string is a valid YAML scalar, whatever v holds
-		return b
-	})
-	if len(missing) > 0 {
-		return mih.Errorf(mih.CodeInvalid, "%s: environment variables not set: %v", *path, missing)
-	}
 	var f applyFile
 	dec := yaml.NewDecoder(bytes.NewReader(raw))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil && err != io.EOF {
 		return mih.Errorf(mih.CodeInvalid, "%s: %v", *path, err)
+	}
+	// Secrets need not live in the file: ${NAME} in any string is replaced by the environment
+	// variable NAME. It is done after parsing, so no value can change the file's structure.
+	env := envMap(environ)
+	var missing []string
+	expand := func(s string) string {
+		return envRef.ReplaceAllStringFunc(s, func(m string) string {
+			name := envRef.FindStringSubmatch(m)[1]
+			v, ok := env[name]
+			if !ok {
+				missing = append(missing, name)
+			}
+			return v
+		})
+	}
+	for _, m := range append(f.Services, f.Rules...) {
+		expandStrings(m, expand)
+	}
+	if len(missing) > 0 {
+		return mih.Errorf(mih.CodeInvalid, "%s: environment variables not set: %v", *path, missing)
 	}
 	services := make([]*mih.Service, 0, len(f.Services))
 	for i, m := range f.Services {
@@ -206,6 +211,22 @@ func inFile(ss []*mih.Service, name string) bool {
 		}
 	}
 	return false
+}
+
+func expandStrings(v any, expand func(string) string) any {
+	switch t := v.(type) {
+	case string:
+		return expand(t)
+	case map[string]any:
+		for k, x := range t {
+			t[k] = expandStrings(x, expand)
+		}
+	case []any:
+		for i, x := range t {
+			t[i] = expandStrings(x, expand)
+		}
+	}
+	return v
 }
 
 func envMap(environ []string) map[string]string {
