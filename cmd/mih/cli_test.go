@@ -118,4 +118,3 @@ rules:
 		t.Fatalf("dlq delete --all with none dead: exit %d, %q", code, out)
 	}
 }
-
