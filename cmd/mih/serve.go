@@ -26,7 +26,9 @@ import (
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/postgres"
 	"github.com/mihhub/mih/store/sqlite"
+	"github.com/mihhub/mih/transport/amqp"
 	"github.com/mihhub/mih/transport/rest"
+	"github.com/mihhub/mih/transport/soap"
 )
 
 func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
@@ -78,7 +80,15 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	rules := rule.NewSet(st, logger, time.Second)
 	restTransport := rest.New(rest.Options{Version: Version})
 	defer restTransport.Close()
-	gw := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: restTransport}, gateway.Options{Logger: logger})
+	soapTransport := soap.New(soap.Options{Version: Version, Logger: logger})
+	defer soapTransport.Close()
+	amqpTransport := amqp.New(amqp.Options{Logger: logger})
+	defer amqpTransport.Close()
+	gw := gateway.New(map[mih.ServiceType]mih.Transport{
+		mih.ServiceREST: restTransport,
+		mih.ServiceSOAP: soapTransport,
+		mih.ServiceAMQP: amqpTransport,
+	}, gateway.Options{Logger: logger})
 
 	deliveryMetrics, err := delivery.NewMetrics(reg, st)
 	if err != nil {
