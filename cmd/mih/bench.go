@@ -53,7 +53,8 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 
-	rec := newBenchReceiver(*events)
+	name := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	rec := newBenchReceiver(name, *events)
 	rln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -68,12 +69,13 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 		return err
 	}
 	defer st.Close()
-	name := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	svc := mih.NewService()
 	svc.Name, svc.BaseURL = name, "http://"+rln.Addr().String()
 	if err := st.CreateService(ctx, svc); err != nil {
 		return fmt.Errorf("create service: %w", err)
 	}
+	// A shared PostgreSQL database keeps nothing of the run but its events and the token.
+	defer st.DeleteService(context.WithoutCancel(ctx), name)
 	evName := `\local_bench\event\` + strings.ReplaceAll(name, "-", "_")
 	if err := st.CreateRule(ctx, &mih.Rule{Name: name, Event: evName, Service: name, Method: "POST",
 		Endpoint: "/in", Template: `{"id": "{{id}}", "user": {{relateduserid}}, "at": {{timecreated}}}`, Active: true, Enrich: []string{}}); err != nil {
@@ -120,7 +122,7 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 					}
 				}
 				n := min(*batch, *events-first)
-				body := benchBatch(evName, first, n)
+				body := benchBatch(name, evName, first, n)
 				sent := time.Now()
 				for i := range n {
 					rec.sent[first+i].Store(sent.UnixNano())
@@ -169,7 +171,7 @@ func rateText(r float64) string {
 	return fmt.Sprintf("%.0f/s", r)
 }
 
-func benchBatch(name string, first, n int) []byte {
+func benchBatch(run, name string, first, n int) []byte {
 	var b bytes.Buffer
 	b.WriteByte('[')
 	for i := range n {
@@ -177,8 +179,8 @@ func benchBatch(name string, first, n int) []byte {
 			b.WriteByte(',')
 		}
 		k := first + i
-		fmt.Fprintf(&b, `{"id":"bench-%d","eventname":%q,"component":"local_bench","action":"created","target":"thing","crud":"c","contextid":1,"contextlevel":10,"userid":2,"relateduserid":%d,"other":{"n":%d},"timecreated":%d}`,
-			k, name, k, k, 1767000000+k)
+		fmt.Fprintf(&b, `{"id":"%s-%d","eventname":%q,"component":"local_bench","action":"created","target":"thing","crud":"c","contextid":1,"contextlevel":10,"userid":2,"relateduserid":%d,"other":{"n":%d},"timecreated":%d}`,
+			run, k, name, k, k, 1767000000+k)
 	}
 	b.WriteByte(']')
 	return b.Bytes()
@@ -186,6 +188,7 @@ func benchBatch(name string, first, n int) []byte {
 
 // benchReceiver stands in for an external service: it records when each event arrives.
 type benchReceiver struct {
+	prefix string
 	sent  []atomic.Int64 // send time per event index, Unix ns
 	lat   []atomic.Int64 // latency per event index, ns; 0 until delivered
 	count atomic.Int64
@@ -194,8 +197,8 @@ type benchReceiver struct {
 	once  sync.Once
 }
 
-func newBenchReceiver(n int) *benchReceiver {
-	return &benchReceiver{sent: make([]atomic.Int64, n), lat: make([]atomic.Int64, n), done: make(chan struct{})}
+func newBenchReceiver(run string, n int) *benchReceiver {
+	return &benchReceiver{prefix: run + "-", sent: make([]atomic.Int64, n), lat: make([]atomic.Int64, n), done: make(chan struct{})}
 }
 
 func (r *benchReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -205,7 +208,7 @@ func (r *benchReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	i, err := strconv.Atoi(strings.TrimPrefix(p.ID, "bench-"))
+	i, err := strconv.Atoi(strings.TrimPrefix(p.ID, r.prefix))
 	if err != nil || i < 0 || i >= len(r.lat) {
 		http.Error(w, "unknown id", http.StatusBadRequest)
 		return

@@ -118,3 +118,11 @@ rules:
 		t.Fatalf("dlq delete --all with none dead: exit %d, %q", code, out)
 	}
 }
+
+// TestCLI_Bench runs a tiny benchmark to keep the command working; its figures are not checked.
+func TestCLI_Bench(t *testing.T) {
+	code, out, errOut := runCLI(t, nil, "bench", "--events", "300", "--batch", "20", "--senders", "2", "--timeout", "60s")
+	if code != 0 || !strings.Contains(out, "delivered  300 events") || !strings.Contains(out, "duplicates 0") {
+		t.Fatalf("bench: exit %d\n%s%s", code, out, errOut)
+	}
+}
