@@ -189,12 +189,12 @@ func benchBatch(run, name string, first, n int) []byte {
 // benchReceiver stands in for an external service: it records when each event arrives.
 type benchReceiver struct {
 	prefix string
-	sent  []atomic.Int64 // send time per event index, Unix ns
-	lat   []atomic.Int64 // latency per event index, ns; 0 until delivered
-	count atomic.Int64
-	dups  atomic.Int64
-	done  chan struct{}
-	once  sync.Once
+	sent   []atomic.Int64 // send time per event index, Unix ns
+	lat    []atomic.Int64 // latency per event index, ns; 0 until delivered
+	count  atomic.Int64
+	dups   atomic.Int64
+	done   chan struct{}
+	once   sync.Once
 }
 
 func newBenchReceiver(run string, n int) *benchReceiver {
