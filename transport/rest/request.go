@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/transport/httpheader"
 )
 
 // build turns a mih.Request into an *http.Request. It returns the headers as they will be sent,
@@ -65,11 +66,11 @@ func (t *Transport) build(ctx context.Context, s *mih.Service, r *mih.Request) (
 		h.Set("Content-Type", "application/json")
 	}
 	h.Set("Accept", "application/json")
-	setHeaders(h, s.Headers, r.Headers)
+	httpheader.Set(h, s.Headers, r.Headers)
 	h.Set("User-Agent", t.agent)
-	authHeader, err := setAuth(req, s.Auth)
+	authHeader, err := httpheader.SetAuth(req, s.Auth)
 	if err != nil {
-		return req, maskHeaders(h, authHeader), err
+		return req, httpheader.Mask(h, authHeader), err
 	}
 
 	key := r.IdempotencyKey
@@ -84,36 +85,13 @@ func (t *Transport) build(ctx context.Context, s *mih.Service, r *mih.Request) (
 		ts := t.now().Unix()
 		sig, err := Sign(s.SigningSecret, key, ts, body)
 		if err != nil {
-			return req, maskHeaders(h, authHeader), err
+			return req, httpheader.Mask(h, authHeader), err
 		}
 		h.Set("Webhook-Id", key)
 		h.Set("Webhook-Timestamp", strconv.FormatInt(ts, 10))
 		h.Set("Webhook-Signature", sig)
 	}
-	return req, maskHeaders(h, authHeader), nil
-}
-
-// setAuth adds the service's credentials and reports the name of a custom auth header, which
-// must be masked too.
-func setAuth(req *http.Request, a mih.Auth) (string, error) {
-	switch a.Type {
-	case "", mih.AuthNone:
-	case mih.AuthBearer:
-		req.Header.Set("Authorization", "Bearer "+a.Token)
-	case mih.AuthAPIKey:
-		req.Header.Set("X-API-Key", a.Token)
-	case mih.AuthBasic:
-		req.SetBasicAuth(a.Username, a.Password)
-	case mih.AuthHeader:
-		if a.Name == "" {
-			return "", invalid("auth header name is empty")
-		}
-		req.Header.Set(a.Name, a.Value)
-		return a.Name, nil
-	default:
-		return "", invalid("unknown auth type %q", a.Type)
-	}
-	return "", nil
+	return req, httpheader.Mask(h, authHeader), nil
 }
 
 // Sign computes the Standard Webhooks signature of a message: "v1," and the base64 HMAC-SHA256

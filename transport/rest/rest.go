@@ -26,15 +26,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
-	"strings"
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/transport/httpheader"
 )
 
 // Defaults of Options.
@@ -177,7 +175,7 @@ func (t *Transport) statusError(hr *http.Response) error {
 		Retryable: mih.RetryableStatus(code),
 	}
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		e.RetryAfter = parseRetryAfter(hr.Header.Get("Retry-After"), t.now())
+		e.RetryAfter = httpheader.ParseRetryAfter(hr.Header.Get("Retry-After"), t.now())
 	}
 	return e
 }
@@ -222,39 +220,3 @@ func networkMessage(err error) string {
 	}
 	return err.Error()
 }
-
-// secretHeaders are masked in Response.RequestHeaders whatever the service's auth type.
-var secretHeaders = []string{"Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie", "Webhook-Signature"}
-
-// maskHeaders returns the headers as sent, one value per name, secrets replaced by mih.Masked.
-func maskHeaders(h http.Header, extra string) map[string]string {
-	out := make(map[string]string, len(h))
-	for k, v := range h {
-		out[k] = strings.Join(v, ", ")
-	}
-	for _, k := range secretHeaders {
-		if _, ok := out[k]; ok {
-			out[k] = mih.Masked
-		}
-	}
-	if extra != "" {
-		if k := http.CanonicalHeaderKey(extra); out[k] != "" {
-			out[k] = mih.Masked
-		}
-	}
-	return out
-}
-
-// setHeaders applies headers in order of precedence: the service's extra headers, then the
-// request's own, then what the hub itself must control (auth, idempotency, user agent).
-func setHeaders(h http.Header, layers ...map[string]string) {
-	for _, l := range layers {
-		for _, k := range sortedKeys(l) {
-			h.Set(k, l[k])
-		}
-	}
-}
-
-// sortedKeys gives a stable order, so that names differing only in case resolve the same way
-// on every call.
-func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/transport/httpheader"
 )
 
 // The Standard Webhooks specification's test vector.
@@ -105,7 +106,7 @@ func TestParseRetryAfter(t *testing.T) {
 		{"99999999999999999", 365 * 24 * time.Hour},
 	}
 	for _, tc := range tests {
-		if got := parseRetryAfter(tc.in, now); got != tc.want {
+		if got := httpheader.ParseRetryAfter(tc.in, now); got != tc.want {
 			t.Errorf("parseRetryAfter(%q): got %v, want %v", tc.in, got, tc.want)
 		}
 	}

@@ -96,12 +96,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/transport/httpheader"
 )
 
 // Defaults of Options.
@@ -257,7 +257,7 @@ func (t *Transport) send(ctx context.Context, s *mih.Service, r *mih.Request, re
 	}
 	resp.URL = redact(req.URL)
 	h := req.Header
-	setHeaders(h, s.Headers, r.Headers)
+	httpheader.Set(h, s.Headers, r.Headers)
 	if op.version == soap12 {
 		ct := "application/soap+xml; charset=utf-8"
 		if op.action != "" {
@@ -270,15 +270,15 @@ func (t *Transport) send(ctx context.Context, s *mih.Service, r *mih.Request, re
 		h.Set("SOAPAction", strconv.Quote(op.action))
 	}
 	h.Set("User-Agent", t.agent)
-	authHeader, err := setAuth(req, s.Auth)
+	authHeader, err := httpheader.SetAuth(req, s.Auth)
 	if err != nil {
-		resp.RequestHeaders = maskHeaders(h, authHeader)
+		resp.RequestHeaders = httpheader.Mask(h, authHeader)
 		return err
 	}
 	if r.IdempotencyKey != "" {
 		h.Set("Idempotency-Key", r.IdempotencyKey)
 	}
-	resp.RequestHeaders = maskHeaders(h, authHeader)
+	resp.RequestHeaders = httpheader.Mask(h, authHeader)
 
 	hr, err := t.client.Do(req)
 	if err != nil {
@@ -312,7 +312,7 @@ func (t *Transport) outcome(resp *mih.Response, hr *http.Response, doc *wsdlDoc,
 			}
 			e := &mih.SendError{Code: mih.ErrSOAPFault, Message: msg, Status: code, Retryable: f.Retryable(), Err: f}
 			if e.Retryable && (code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable) {
-				e.RetryAfter = parseRetryAfter(hr.Header.Get("Retry-After"), time.Now())
+				e.RetryAfter = httpheader.ParseRetryAfter(hr.Header.Get("Retry-After"), time.Now())
 			}
 			return e
 		}
@@ -413,11 +413,11 @@ func (t *Transport) fetchWSDL(ctx context.Context, auth mih.Auth, headers map[st
 		if err != nil {
 			return nil, fail(&mih.SendError{Code: mih.ErrRequest, Message: "cannot build the WSDL request", Err: err}, nil, nil)
 		}
-		setHeaders(req.Header, headers)
+		httpheader.Set(req.Header, headers)
 		req.Header.Set("Accept", "text/xml, application/wsdl+xml, application/xml")
 		req.Header.Set("User-Agent", t.agent)
-		authHeader, aerr := setAuth(req, auth)
-		masked = maskHeaders(req.Header, authHeader)
+		authHeader, aerr := httpheader.SetAuth(req, auth)
+		masked = httpheader.Mask(req.Header, authHeader)
 		if se, ok := errors.AsType[*mih.SendError](aerr); ok {
 			return nil, fail(se, nil, nil)
 		}
@@ -491,7 +491,7 @@ func statusError(hr *http.Response, prefix string) *mih.SendError {
 		Retryable: mih.RetryableStatus(code),
 	}
 	if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable {
-		e.RetryAfter = parseRetryAfter(hr.Header.Get("Retry-After"), time.Now())
+		e.RetryAfter = httpheader.ParseRetryAfter(hr.Header.Get("Retry-After"), time.Now())
 	}
 	return e
 }
@@ -560,78 +560,4 @@ func networkMessage(err error) string {
 		return "connection closed by the server"
 	}
 	return err.Error()
-}
-
-// setAuth adds the service's credentials and reports the name of a custom auth header, which
-// must be masked too.
-func setAuth(req *http.Request, a mih.Auth) (string, error) {
-	switch a.Type {
-	case "", mih.AuthNone:
-	case mih.AuthBearer:
-		req.Header.Set("Authorization", "Bearer "+a.Token)
-	case mih.AuthAPIKey:
-		req.Header.Set("X-API-Key", a.Token)
-	case mih.AuthBasic:
-		req.SetBasicAuth(a.Username, a.Password)
-	case mih.AuthHeader:
-		if a.Name == "" {
-			return "", invalid("auth header name is empty")
-		}
-		req.Header.Set(a.Name, a.Value)
-		return a.Name, nil
-	default:
-		return "", invalid("unknown auth type %q", a.Type)
-	}
-	return "", nil
-}
-
-// secretHeaders are masked in Response.RequestHeaders whatever the service's auth type.
-var secretHeaders = []string{"Authorization", "Proxy-Authorization", "X-Api-Key", "Cookie"}
-
-// maskHeaders returns the headers as sent, one value per name, secrets replaced by mih.Masked.
-func maskHeaders(h http.Header, extra string) map[string]string {
-	out := make(map[string]string, len(h))
-	for k, v := range h {
-		out[k] = strings.Join(v, ", ")
-	}
-	for _, k := range secretHeaders {
-		if _, ok := out[k]; ok {
-			out[k] = mih.Masked
-		}
-	}
-	if extra != "" {
-		if k := http.CanonicalHeaderKey(extra); out[k] != "" {
-			out[k] = mih.Masked
-		}
-	}
-	return out
-}
-
-// setHeaders applies header layers in order of precedence, each in sorted order so that names
-// differing only in case resolve the same way on every call.
-func setHeaders(h http.Header, layers ...map[string]string) {
-	for _, l := range layers {
-		for _, k := range slices.Sorted(maps.Keys(l)) {
-			h.Set(k, l[k])
-		}
-	}
-}
-
-// parseRetryAfter reads a Retry-After value: delay-seconds or an HTTP date. It returns zero
-// for an absent, malformed or past value.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(min(n, int64(365*24*time.Hour/time.Second))) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
