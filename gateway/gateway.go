@@ -24,8 +24,13 @@ import (
 // calls exactly once with the call's outcome: nil, a *mih.SendError, or context.Canceled when the
 // caller gave up (which says nothing about the service). A Guard refuses with a *mih.Error of
 // CodeCircuitOpen; the gateway returns that error as it is, without calling.
+//
+// record returns nil, or the error the caller should see instead of the call's own: a failed
+// half-open probe comes back as a *mih.Error of CodeCircuitOpen wrapping the *mih.SendError, so
+// that the delivery ledger puts the probe back to paused without using up an attempt while the
+// call's status and error stay reachable with errors.AsType.
 type Guard interface {
-	Allow(ctx context.Context, svc *mih.Service) (record func(err error), err error)
+	Allow(ctx context.Context, svc *mih.Service) (record func(err error) error, err error)
 }
 
 // Options tunes a Gateway. The zero value is usable.
@@ -88,7 +93,7 @@ func (g *Gateway) Call(ctx context.Context, svc *mih.Service, req *mih.Request) 
 	if !ok || t == nil {
 		return nil, &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf("no transport for service type %q", svc.Type)}
 	}
-	record := func(error) {}
+	record := func(error) error { return nil }
 	if g.guard != nil {
 		r, err := g.guard.Allow(ctx, svc)
 		if err != nil {
@@ -104,11 +109,13 @@ func (g *Gateway) Call(ctx context.Context, svc *mih.Service, req *mih.Request) 
 		defer cancel()
 	}
 	resp, err := t.Send(callCtx, svc, req)
+	outcome := err
 	if err != nil && ctx.Err() != nil {
 		// Our caller gave up (shutdown): the service is not to blame.
-		record(context.Canceled)
-	} else {
-		record(err)
+		outcome = context.Canceled
+	}
+	if replaced := record(outcome); replaced != nil {
+		err = replaced
 	}
 	return resp, err
 }

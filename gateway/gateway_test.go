@@ -28,12 +28,12 @@ func (t *transport) Send(ctx context.Context, s *mih.Service, r *mih.Request) (*
 
 // guard is a function-field mock of gateway.Guard.
 type guard struct {
-	AllowFn func(ctx context.Context, svc *mih.Service) (func(error), error)
+	AllowFn func(ctx context.Context, svc *mih.Service) (func(error) error, error)
 }
 
 var _ gateway.Guard = (*guard)(nil)
 
-func (g *guard) Allow(ctx context.Context, svc *mih.Service) (func(error), error) {
+func (g *guard) Allow(ctx context.Context, svc *mih.Service) (func(error) error, error) {
 	return g.AllowFn(ctx, svc)
 }
 
@@ -103,7 +103,7 @@ func TestGateway_Call(t *testing.T) {
 	})
 	t.Run("GuardRefuses", func(t *testing.T) {
 		tr, n := sequence(200)
-		refuse := &guard{AllowFn: func(context.Context, *mih.Service) (func(error), error) {
+		refuse := &guard{AllowFn: func(context.Context, *mih.Service) (func(error) error, error) {
 			return nil, mih.Errorf(mih.CodeCircuitOpen, "circuit open")
 		}}
 		g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: refuse})
@@ -115,8 +115,8 @@ func TestGateway_Call(t *testing.T) {
 	t.Run("GuardRecords", func(t *testing.T) {
 		tr, _ := sequence(503)
 		var got []error
-		rec := &guard{AllowFn: func(context.Context, *mih.Service) (func(error), error) {
-			return func(err error) { got = append(got, err) }, nil
+		rec := &guard{AllowFn: func(context.Context, *mih.Service) (func(error) error, error) {
+			return func(err error) error { got = append(got, err); return nil }, nil
 		}}
 		g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: rec})
 		_, err := g.Call(context.Background(), service(), &mih.Request{})
@@ -190,11 +190,11 @@ func TestGateway_Do_NoCall(t *testing.T) {
 func TestGateway_Do_CircuitOpensBetweenAttempts(t *testing.T) {
 	tr, _ := sequence(500)
 	var allowed int
-	gd := &guard{AllowFn: func(context.Context, *mih.Service) (func(error), error) {
+	gd := &guard{AllowFn: func(context.Context, *mih.Service) (func(error) error, error) {
 		if allowed++; allowed > 1 {
 			return nil, mih.Errorf(mih.CodeCircuitOpen, "circuit open")
 		}
-		return func(error) {}, nil
+		return func(error) error { return nil }, nil
 	}}
 	var waits []time.Duration
 	g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: gd, After: instant(&waits)})
