@@ -19,6 +19,7 @@ type Store interface {
 	LogStore
 	TokenStore
 	MetaStore
+	CircuitStore
 	Close() error
 }
 
@@ -29,8 +30,8 @@ type ServiceStore interface {
 	FindServices(ctx context.Context) ([]*Service, error)
 	CreateService(ctx context.Context, s *Service) error
 	UpdateService(ctx context.Context, s *Service) error
-	// DeleteService deletes the service with its rules and log entries, and moves its waiting
-	// deliveries to the DLQ with ReasonServiceDeleted (dead ones stay replayable).
+	// DeleteService deletes the service with its rules, log entries and circuit, and moves its
+	// waiting deliveries to the DLQ with ReasonServiceDeleted (dead ones stay replayable).
 	DeleteService(ctx context.Context, name string) (ServiceDeletion, error)
 }
 
@@ -81,10 +82,10 @@ type DeliveryStore interface {
 	ReleaseDeliveries(ctx context.Context, owner string, ids []int64) error
 
 	// PauseDeliveries moves a service's pending and retrying deliveries that are not leased to
-	// paused; ResumeDeliveries moves its paused ones back (pending, or retrying when they were
-	// tried before), due at now so they go first.
+	// paused; ResumeDeliveries moves up to limit (0: all) of its paused ones back, oldest first
+	// (pending, or retrying when they were tried before), due at now so they go first.
 	PauseDeliveries(ctx context.Context, service string, now time.Time) (int, error)
-	ResumeDeliveries(ctx context.Context, service string, now time.Time) (int, error)
+	ResumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error)
 	// ExpireDeliveries moves the service's waiting deliveries created before the cut-off to the
 	// DLQ with ReasonExpired.
 	ExpireDeliveries(ctx context.Context, service string, createdBefore, now time.Time) (int, error)

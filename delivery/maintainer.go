@@ -14,7 +14,7 @@ import (
 type MaintenanceStore interface {
 	FindServices(ctx context.Context) ([]*mih.Service, error)
 	PauseDeliveries(ctx context.Context, service string, now time.Time) (int, error)
-	ResumeDeliveries(ctx context.Context, service string, now time.Time) (int, error)
+	ResumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error)
 	ExpireDeliveries(ctx context.Context, service string, createdBefore, now time.Time) (int, error)
 	PruneDeliveries(ctx context.Context, before time.Time, keep int) (int, error)
 	PruneLogs(ctx context.Context, before time.Time, keep int) (int, error)
@@ -155,7 +155,7 @@ func (m *Maintainer) services(ctx context.Context) error {
 		case m.cfg.CircuitOpen(s):
 			// The circuit breaker resumes these when its circuit closes.
 		default:
-			n, err := m.store.ResumeDeliveries(ctx, s.Name, now)
+			n, err := m.store.ResumeDeliveries(ctx, s.Name, 0, now)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("resume deliveries of %s: %w", s.Name, err))
 			} else if n > 0 {

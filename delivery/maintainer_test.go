@@ -34,7 +34,7 @@ func (m *maintenanceMock) PauseDeliveries(ctx context.Context, service string, n
 	return m.PauseDeliveriesFn(ctx, service, now)
 }
 
-func (m *maintenanceMock) ResumeDeliveries(ctx context.Context, service string, now time.Time) (int, error) {
+func (m *maintenanceMock) ResumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error) {
 	return m.ResumeDeliveriesFn(ctx, service, now)
 }
 

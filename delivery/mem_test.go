@@ -291,11 +291,15 @@ func (m *memStore) PauseDeliveries(ctx context.Context, service string, now time
 	return n, nil
 }
 
-func (m *memStore) ResumeDeliveries(ctx context.Context, service string, now time.Time) (int, error) {
+func (m *memStore) ResumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for _, md := range m.deliveries {
+	for _, id := range slices.Sorted(maps.Keys(m.deliveries)) {
+		md := m.deliveries[id]
+		if limit > 0 && n == limit {
+			break
+		}
 		if md.d.Service == service && md.d.State == mih.DeliveryPaused {
 			md.d.State, md.d.NextAttemptAt = mih.DeliveryPending, now
 			if md.d.Attempts > 0 {

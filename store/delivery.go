@@ -536,13 +536,19 @@ func (s *Store) PauseDeliveries(ctx context.Context, service string, now time.Ti
 	return n, nil
 }
 
-// ResumeDeliveries moves the service's paused deliveries back to pending (never tried) or
-// retrying, due now; among them the oldest due goes first.
-func (s *Store) ResumeDeliveries(ctx context.Context, service string, now time.Time) (int, error) {
-	n, err := s.execCount(ctx, s.db, `UPDATE deliveries
+// ResumeDeliveries moves up to limit (0: all) of the service's paused deliveries back to pending
+// (never tried) or retrying, due now, oldest first; the claim then takes them in id order, so the
+// oldest goes first. A limit of one is how the circuit breaker sends its half-open probe.
+func (s *Store) ResumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error) {
+	q := `UPDATE deliveries
 		SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, next_attempt_at = ?, updated_at = ?
-		WHERE service = ? AND state = 'paused'`,
-		micros(now), micros(now), service)
+		WHERE service = ? AND state = 'paused'`
+	args := []any{micros(now), micros(now), service}
+	if limit > 0 {
+		q += ` AND id IN (SELECT id FROM deliveries WHERE service = ? AND state = 'paused' ORDER BY id LIMIT ?)`
+		args = append(args, service, limit)
+	}
+	n, err := s.execCount(ctx, s.db, q, args...)
 	if err != nil {
 		return 0, fmt.Errorf("resume deliveries: %w", err)
 	}

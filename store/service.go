@@ -188,6 +188,9 @@ func (s *Store) DeleteService(ctx context.Context, name string) (mih.ServiceDele
 		if del.Logs, err = s.execCount(ctx, tx, `DELETE FROM request_log WHERE service = ?`, name); err != nil {
 			return err
 		}
+		if _, err = s.exec(ctx, tx, `DELETE FROM circuits WHERE service = ?`, name); err != nil {
+			return err
+		}
 		del.Deliveries, err = s.execCount(ctx, tx, `UPDATE deliveries
 			SET state = 'dead', dead_reason = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
 			WHERE service = ? AND state IN ('pending', 'retrying', 'paused') AND `+notLeased,

@@ -516,8 +516,18 @@ func testPauseResume(t *testing.T, s mih.Store) {
 	}
 
 	resume := t0.Add(10 * time.Minute)
-	if n := must[int](t)(s.ResumeDeliveries(ctx, "crm", resume)); n != 2 {
-		t.Errorf("resumed %d, want 2", n)
+	// One at a time (the circuit breaker's half-open probe), the oldest first.
+	if n := must[int](t)(s.ResumeDeliveries(ctx, "crm", 1, resume)); n != 1 {
+		t.Errorf("resumed %d with limit 1, want 1", n)
+	}
+	if got := find(t, s, fresh.ID); got.State != mih.DeliveryPending {
+		t.Errorf("oldest delivery %d is %s after resuming one, want pending", fresh.ID, got.State)
+	}
+	if got := find(t, s, tried.ID); got.State != mih.DeliveryPaused {
+		t.Errorf("newer delivery %d is %s after resuming one, want still paused", tried.ID, got.State)
+	}
+	if n := must[int](t)(s.ResumeDeliveries(ctx, "crm", 0, resume)); n != 1 {
+		t.Errorf("resumed %d, want the other 1", n)
 	}
 	for d, want := range map[*mih.Delivery]mih.DeliveryState{fresh: mih.DeliveryPending, tried: mih.DeliveryRetrying} {
 		got := find(t, s, d.ID)
@@ -526,7 +536,7 @@ func testPauseResume(t *testing.T, s mih.Store) {
 		}
 		wantTime(t, "next_attempt_at after resume", got.NextAttemptAt, resume)
 	}
-	if n := must[int](t)(s.ResumeDeliveries(ctx, "crm", resume)); n != 0 {
+	if n := must[int](t)(s.ResumeDeliveries(ctx, "crm", 0, resume)); n != 0 {
 		t.Errorf("resumed %d again", n)
 	}
 	// Once its lease has run out, a claimed delivery is waiting like any other.

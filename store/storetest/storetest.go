@@ -30,6 +30,7 @@ func Run(t *testing.T, open func(t *testing.T) mih.Store) {
 		{"EventStore", eventTests},
 		{"DeliveryStore", deliveryTests},
 		{"LogStore", logTests},
+		{"CircuitStore", circuitTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
