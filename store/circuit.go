@@ -102,4 +102,3 @@ func fromZeroMicros(us int64) time.Time {
 	}
 	return fromMicros(us)
 }
-

@@ -110,7 +110,10 @@ func testFindCircuits(t *testing.T, s mih.Store) {
 		t.Errorf("empty store has %d circuits", len(cs))
 	}
 	for _, name := range []string{"erp", "crm", "lrs"} {
-		ok(t, func() error { _, err := s.SwapCircuit(ctx, &mih.Circuit{Service: name, State: mih.CircuitClosed}); return err }())
+		ok(t, func() error {
+			_, err := s.SwapCircuit(ctx, &mih.Circuit{Service: name, State: mih.CircuitClosed})
+			return err
+		}())
 	}
 	cs := must[[]*mih.Circuit](t)(s.FindCircuits(ctx))
 	var names []string
@@ -125,7 +128,10 @@ func testFindCircuits(t *testing.T, s mih.Store) {
 func testCircuitDeletedWithService(t *testing.T, s mih.Store) {
 	ctx := t.Context()
 	ok(t, s.CreateService(ctx, NewService("crm")))
-	ok(t, func() error { _, err := s.SwapCircuit(ctx, &mih.Circuit{Service: "crm", State: mih.CircuitOpen}); return err }())
+	ok(t, func() error {
+		_, err := s.SwapCircuit(ctx, &mih.Circuit{Service: "crm", State: mih.CircuitOpen})
+		return err
+	}())
 	ok(t, func() error { _, err := s.DeleteService(ctx, "crm"); return err }())
 	_, err := s.FindCircuit(ctx, "crm")
 	wantCode(t, err, mih.CodeNotFound)
