@@ -178,6 +178,12 @@ func (s *Service) Validate() error {
 // Timeout is the per-attempt time limit.
 func (s *Service) Timeout() time.Duration { return seconds(s.TimeoutS) }
 
+// Window is how close together failures must come to count as consecutive.
+func (c CircuitConfig) Window() time.Duration { return seconds(c.WindowS) }
+
+// Cooldown is how long an open circuit waits before its probe.
+func (c CircuitConfig) Cooldown() time.Duration { return seconds(c.CooldownS) }
+
 // Masked returns a copy safe to show: every secret replaced by Masked, and any password in an
 // AMQP URL too.
 func (s *Service) Masked() *Service {

@@ -23,6 +23,7 @@ const LogSource = "delivery"
 //	service deleted (svc nil)          dead, service_deleted, no attempt counted
 //	service disabled                   paused, no attempt counted
 //	circuit open (CodeCircuitOpen)     paused, no attempt counted
+//	half-open probe failed             paused, no attempt counted, the call kept in attempts and log
 //	success                            succeeded
 //	final failure                      dead, failed (payload when the payload cannot be built)
 //	retryable, attempts left           retrying after gateway.RetryDelay (backoff ±20 %, Retry-After)
@@ -47,6 +48,13 @@ func Next(svc *mih.Service, d *mih.Delivery, resp *mih.Response, err error, now 
 		return r
 	case mih.ErrorCode(err) == mih.CodeCircuitOpen:
 		r.State, r.NextAttemptAt = mih.DeliveryPaused, now
+		if se, ok := errors.AsType[*mih.SendError](err); ok {
+			// The breaker's probe: a real call failed and reopened the circuit. It goes back
+			// to wait with its attempts intact, but the call is on record like any other.
+			r.LastStatus, r.LastError = se.Status, errorText(se)
+			r.Attempt = attempt(d, resp, se, se.Code, r.State, now)
+			r.Log = logEntry(d, r, d.Attempts+1, false)
+		}
 		return r
 	}
 
@@ -75,20 +83,25 @@ func Next(svc *mih.Service, d *mih.Delivery, resp *mih.Response, err error, now 
 		r.LastError = errorText(err)
 	}
 	r.Attempt = attempt(d, resp, err, code, r.State, now)
-	r.Log = &mih.LogEntry{
-		Time:       now,
+	r.Log = logEntry(d, r, n, err == nil)
+	return r
+}
+
+// logEntry is the request-log line of the call behind r, the delivery's n-th.
+func logEntry(d *mih.Delivery, r mih.DeliveryResult, n int, success bool) *mih.LogEntry {
+	return &mih.LogEntry{
+		Time:       r.Now,
 		Service:    d.Service,
 		Endpoint:   d.Endpoint,
 		Method:     d.Method,
 		Status:     r.LastStatus,
 		LatencyMS:  r.Attempt.LatencyMS,
 		Attempts:   n,
-		Success:    err == nil,
+		Success:    success,
 		Error:      r.LastError,
 		DeliveryID: d.ID,
 		Source:     LogSource,
 	}
-	return r
 }
 
 // classify reads the error code and whether another attempt may help.

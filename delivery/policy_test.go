@@ -62,6 +62,7 @@ func TestNext(t *testing.T) {
 		{name: "internal fault retried", svc: svc(nil), err: errors.New("boom"), rnd: .5, state: mih.DeliveryRetrying, next: time.Second, counted: true, outcome: mih.OutcomeRetry},
 		{name: "disabled", svc: svc(func(s *mih.Service) { s.Enabled = false }), attempts: 1, state: mih.DeliveryPaused, noAttempt: true},
 		{name: "circuit open", svc: svc(nil), attempts: 1, err: mih.Errorf(mih.CodeCircuitOpen, "circuit open"), state: mih.DeliveryPaused, noAttempt: true},
+		{name: "probe failed", svc: svc(nil), attempts: 2, resp: resp(503, "down"), err: &mih.Error{Code: mih.CodeCircuitOpen, Message: "probe failed", Err: httpErr(503, 0)}, rnd: .5, state: mih.DeliveryPaused, outcome: mih.OutcomePaused},
 		{name: "service deleted", svc: nil, state: mih.DeliveryDead, reason: mih.ReasonServiceDeleted, noAttempt: true},
 	}
 	for _, tc := range tests {

@@ -1,0 +1,460 @@
+package breaker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/breaker"
+	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/secret"
+	"github.com/mihhub/mih/store/sqlite"
+)
+
+var _ gateway.Guard = (*breaker.Breaker)(nil)
+
+// clock is a settable time shared by the breakers of one test.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+func openStore(t testing.TB) mih.Store {
+	box, err := secret.NewBox(make([]byte, secret.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "mih.db"), box, sqlite.WithSynchronous("NORMAL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+func newService(t testing.TB, st mih.Store, name string) *mih.Service {
+	s := mih.NewService()
+	s.Name, s.BaseURL = name, "http://127.0.0.1:1"
+	s.Circuit = mih.CircuitConfig{FailureThreshold: 5, WindowS: 60, CooldownS: 30}
+	if err := st.CreateService(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+var (
+	err500 = &mih.SendError{Code: mih.ErrHTTP, Status: 500, Retryable: true, Message: "500"}
+	err404 = &mih.SendError{Code: mih.ErrHTTP, Status: 404, Message: "404"}
+)
+
+// call asks b to let one call go and records outcome; it returns Allow's error.
+func call(t *testing.T, b *breaker.Breaker, svc *mih.Service, outcome error) error {
+	t.Helper()
+	rec, err := b.Allow(t.Context(), svc)
+	if err != nil {
+		return err
+	}
+	if rerr := rec(outcome); rerr != nil && outcome == nil {
+		t.Fatalf("a success came back as %v", rerr)
+	}
+	return nil
+}
+
+func newBreaker(st mih.Store, c *clock, owner string) *breaker.Breaker {
+	return breaker.New(st, breaker.Options{Owner: owner, Now: c.Now})
+}
+
+func TestBreaker_OpensAfterThreshold(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	b := newBreaker(st, c, "p1")
+
+	for i := range 4 {
+		if err := call(t, b, svc, err500); err != nil {
+			t.Fatalf("call %d refused: %v", i+1, err)
+		}
+		c.Add(time.Second)
+	}
+	if got := b.State("crm"); got != mih.CircuitClosed {
+		t.Fatalf("after 4 failures: %s, want closed", got)
+	}
+	if err := call(t, b, svc, err500); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.State("crm"); got != mih.CircuitOpen {
+		t.Fatalf("after 5 failures: %s, want open", got)
+	}
+	err := call(t, b, svc, nil)
+	if mih.ErrorCode(err) != mih.CodeCircuitOpen {
+		t.Fatalf("sixth call: got %v, want circuit_open", err)
+	}
+	re, ok := errors.AsType[*breaker.RefusedError](err)
+	if !ok || !re.RetryAt.Equal(c.Now().Add(30*time.Second)) {
+		t.Errorf("refusal %#v: want RetryAt 30 s from now", err)
+	}
+	stored, err := st.FindCircuit(t.Context(), "crm")
+	if err != nil || stored.State != mih.CircuitOpen {
+		t.Fatalf("stored circuit %+v, %v: want open", stored, err)
+	}
+}
+
+func TestBreaker_Counting(t *testing.T) {
+	tests := []struct {
+		name     string
+		outcomes []error
+		gap      time.Duration
+		want     string
+	}{
+		{"five 500s", []error{err500, err500, err500, err500, err500}, time.Second, mih.CircuitOpen},
+		{"404s never open", []error{err404, err404, err404, err404, err404, err404, err404}, 0, mih.CircuitClosed},
+		{"a 404 breaks the streak", []error{err500, err500, err500, err404, err500, err500}, 0, mih.CircuitClosed},
+		{"a success breaks the streak", []error{err500, err500, err500, err500, nil, err500, err500, err500, err500}, 0, mih.CircuitClosed},
+		{"failures further apart than the window", []error{err500, err500, err500, err500, err500}, 16 * time.Second, mih.CircuitClosed},
+		{"timeouts and network errors count", []error{
+			&mih.SendError{Code: mih.ErrTimeout, Retryable: true}, &mih.SendError{Code: mih.ErrNetwork, Retryable: true},
+			&mih.SendError{Code: mih.ErrHTTP, Status: 429, Retryable: true}, &mih.SendError{Code: mih.ErrAMQPNack, Retryable: true},
+			&mih.SendError{Code: mih.ErrSOAPFault, Retryable: true}}, 0, mih.CircuitOpen},
+		{"nothing sent counts for nothing", []error{err500, err500, err500, err500, context.Canceled,
+			&mih.SendError{Code: mih.ErrRequest}, &mih.SendError{Code: mih.ErrPayload}}, 0, mih.CircuitClosed},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := openStore(t)
+			svc := newService(t, st, "crm")
+			svc.Circuit.WindowS = 60
+			c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+			b := newBreaker(st, c, "p1")
+			for i, o := range tc.outcomes {
+				if err := call(t, b, svc, o); err != nil {
+					t.Fatalf("call %d refused: %v", i+1, err)
+				}
+				c.Add(tc.gap)
+			}
+			if got := b.State("crm"); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// open drives svc's circuit open through b.
+func open(t *testing.T, b *breaker.Breaker, svc *mih.Service) {
+	t.Helper()
+	for range svc.Circuit.FailureThreshold {
+		if err := call(t, b, svc, err500); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.State(svc.Name) != mih.CircuitOpen {
+		t.Fatalf("circuit of %s is %s, want open", svc.Name, b.State(svc.Name))
+	}
+}
+
+func TestBreaker_SingleProbe(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	// Two processes on one store.
+	p1, p2 := newBreaker(st, c, "p1"), newBreaker(st, c, "p2")
+	open(t, p1, svc)
+	if err := p2.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := p2.State("crm"); got != mih.CircuitOpen {
+		t.Fatalf("the other process sees %s, want open", got)
+	}
+
+	c.Add(29 * time.Second)
+	if err := call(t, p2, svc, nil); mih.ErrorCode(err) != mih.CodeCircuitOpen {
+		t.Fatalf("before the cooldown: %v, want refused", err)
+	}
+	c.Add(2 * time.Second)
+
+	// Twenty calls at once across both processes: exactly one is the probe.
+	var (
+		wg      sync.WaitGroup
+		allowed atomic.Int32
+		mu      sync.Mutex
+		records []func(error) error
+	)
+	for i := range 20 {
+		b := p1
+		if i%2 == 1 {
+			b = p2
+		}
+		wg.Go(func() {
+			rec, err := b.Allow(context.Background(), svc)
+			if err == nil {
+				allowed.Add(1)
+				mu.Lock()
+				records = append(records, rec)
+				mu.Unlock()
+			} else if mih.ErrorCode(err) != mih.CodeCircuitOpen {
+				t.Errorf("refusal: %v, want circuit_open", err)
+			}
+		})
+	}
+	wg.Wait()
+	if allowed.Load() != 1 {
+		t.Fatalf("%d calls went through after the cooldown, want exactly 1 probe", allowed.Load())
+	}
+	stored, _ := st.FindCircuit(t.Context(), "crm")
+	if stored.State != mih.CircuitHalfOpen {
+		t.Fatalf("stored %s during the probe, want halfopen", stored.State)
+	}
+
+	// The probe fails: open again, for another cooldown, and the caller learns it as circuit_open
+	// with the upstream error inside.
+	err := records[0](err500)
+	if mih.ErrorCode(err) != mih.CodeCircuitOpen {
+		t.Fatalf("failed probe came back as %v, want circuit_open", err)
+	}
+	if se, ok := errors.AsType[*mih.SendError](err); !ok || se.Status != 500 {
+		t.Errorf("failed probe %v: want the 500 reachable", err)
+	}
+	for _, b := range []*breaker.Breaker{p1, p2} {
+		if err := b.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.State("crm"); got != mih.CircuitOpen {
+			t.Errorf("after the failed probe: %s, want open", got)
+		}
+	}
+	if err := call(t, p1, svc, nil); mih.ErrorCode(err) != mih.CodeCircuitOpen {
+		t.Fatalf("right after a failed probe: %v, want refused for a new cooldown", err)
+	}
+
+	// Next cooldown: the probe succeeds and closes the circuit for everyone.
+	c.Add(31 * time.Second)
+	if err := call(t, p2, svc, nil); err != nil {
+		t.Fatalf("second probe refused: %v", err)
+	}
+	if got := p2.State("crm"); got != mih.CircuitClosed {
+		t.Fatalf("after a good probe: %s, want closed", got)
+	}
+	if err := p1.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(t, p1, svc, nil); err != nil {
+		t.Fatalf("the other process after closing: %v", err)
+	}
+}
+
+func TestBreaker_ProbeHandedBack(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	p1, p2 := newBreaker(st, c, "p1"), newBreaker(st, c, "p2")
+	open(t, p1, svc)
+	c.Add(31 * time.Second)
+
+	// A probe whose caller gave up teaches nothing: the next call may probe at once.
+	rec, err := p1.Allow(t.Context(), svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec(context.Canceled); err != nil {
+		t.Fatalf("canceled probe: %v", err)
+	}
+	rec, err = p1.Allow(t.Context(), svc)
+	if err != nil {
+		t.Fatalf("after a canceled probe: %v, want another probe at once", err)
+	}
+
+	// That probe's process dies without recording: the claim lapses after timeout + grace and
+	// the other process takes over.
+	_ = rec
+	if err := p2.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(t, p2, svc, nil); mih.ErrorCode(err) != mih.CodeCircuitOpen {
+		t.Fatalf("while the probe is out: %v, want refused", err)
+	}
+	c.Add(svc.Timeout() + 11*time.Second)
+	if err := call(t, p2, svc, nil); err != nil {
+		t.Fatalf("after the probe's claim lapsed: %v, want a new probe", err)
+	}
+	if got := p2.State("crm"); got != mih.CircuitClosed {
+		t.Errorf("got %s, want closed", got)
+	}
+}
+
+func TestBreaker_ResetAcrossProcesses(t *testing.T) {
+	st := openStore(t)
+	crm, erp := newService(t, st, "crm"), newService(t, st, "erp")
+	newService(t, st, "lrs")
+	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	p1, p2 := newBreaker(st, c, "p1"), newBreaker(st, c, "p2")
+	open(t, p1, crm)
+	open(t, p1, erp)
+	if err := p2.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := p2.Reset(t.Context(), "crm"); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(t, p2, crm, nil); err != nil {
+		t.Errorf("after reset, same process: %v", err)
+	}
+	if err := p1.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := call(t, p1, crm, nil); err != nil {
+		t.Errorf("after reset, other process: %v", err)
+	}
+	if err := p2.Reset(t.Context(), "lrs"); err != nil {
+		t.Errorf("resetting a circuit never stored: %v", err)
+	}
+
+	open(t, p1, crm)
+	n, err := p2.ResetAll(t.Context())
+	if err != nil || n != 2 {
+		t.Fatalf("ResetAll: %d, %v; want 2 circuits closed", n, err)
+	}
+	if err := p1.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"crm", "erp", "lrs"} {
+		if got := p1.State(s); got != mih.CircuitClosed {
+			t.Errorf("%s after ResetAll: %s", s, got)
+		}
+	}
+}
+
+func TestBreaker_PausesAndResumesDeliveries(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	other := newService(t, st, "erp")
+	c := &clock{t: time.Now().UTC()}
+	var notified atomic.Int32
+	b := breaker.New(st, breaker.Options{Now: c.Now, Notify: func() { notified.Add(1) }})
+
+	ids := make([]int64, 0, 20)
+	for i := range 20 {
+		ds := []*mih.Delivery{{Service: "crm", Method: "POST", Payload: json.RawMessage(`{}`), IdempotencyKey: fmt.Sprintf("k%d", i)}}
+		if err := st.CreateDeliveries(t.Context(), ds); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ds[0].ID)
+	}
+	if err := st.CreateDeliveries(t.Context(), []*mih.Delivery{{Service: other.Name, Method: "POST", Payload: json.RawMessage(`{}`), IdempotencyKey: "o"}}); err != nil {
+		t.Fatal(err)
+	}
+	open(t, b, svc)
+	counts := func() map[mih.DeliveryState]int {
+		m := map[mih.DeliveryState]int{}
+		cs, err := st.CountDeliveries(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range cs {
+			if c.Service == "crm" {
+				m[c.State] += c.Count
+			}
+		}
+		return m
+	}
+	if got := counts(); got[mih.DeliveryPaused] != 20 {
+		t.Fatalf("after opening: %v, want all 20 paused", got)
+	}
+
+	// Before the cooldown nothing is resumed; after it exactly one, the oldest, to be the probe;
+	// and not another one on the next sync while that one waits for a worker.
+	if err := b.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := counts(); got[mih.DeliveryPaused] != 20 {
+		t.Fatalf("sync during cooldown: %v, want 20 paused", got)
+	}
+	c.Add(31 * time.Second)
+	for range 2 {
+		if err := b.Sync(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := counts(); got[mih.DeliveryPaused] != 19 || got[mih.DeliveryPending] != 1 {
+		t.Fatalf("sync after cooldown: %v, want 19 paused and 1 pending", got)
+	}
+	d, err := st.FindDeliveryByID(t.Context(), ids[0])
+	if err != nil || d.State != mih.DeliveryPending {
+		t.Fatalf("oldest delivery: %+v, %v; want it pending as the probe", d, err)
+	}
+	if notified.Load() == 0 {
+		t.Error("workers not woken for the probe")
+	}
+
+	// The probe succeeds: every paused delivery resumes at once.
+	if err := call(t, b, svc, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := counts(); got[mih.DeliveryPaused] != 0 || got[mih.DeliveryPending] != 20 {
+		t.Fatalf("after closing: %v, want 20 pending", got)
+	}
+}
+
+func TestBreaker_StoreDownRefuses(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	c := &clock{t: time.Now().UTC()}
+	b := newBreaker(st, c, "p1")
+	open(t, b, svc)
+	c.Add(31 * time.Second)
+	st.Close()
+	// Without the store nobody can know who probes: the call is refused, its delivery keeps its
+	// attempts.
+	if err := call(t, b, svc, nil); mih.ErrorCode(err) != mih.CodeCircuitOpen {
+		t.Fatalf("got %v, want circuit_open", err)
+	}
+}
+
+func TestBreaker_Metrics(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	c := &clock{t: time.Now().UTC()}
+	b := newBreaker(st, c, "p1")
+	open(t, b, svc)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(b.Collector())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName()
+			for _, l := range m.GetLabel() {
+				key += "," + l.GetName() + "=" + l.GetValue()
+			}
+			got[key] = m.GetGauge().GetValue() + m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"mih_circuit_state,service=crm,state=closed":        0,
+		"mih_circuit_state,service=crm,state=halfopen":      0,
+		"mih_circuit_state,service=crm,state=open":          1,
+		"mih_circuit_transitions_total,service=crm,to=open": 1,
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("got %v, want %v", got, want)
+	}
+}
