@@ -39,6 +39,7 @@ type Config struct {
 	SucceededMaxAge  time.Duration `koanf:"succeeded_max_age"`
 	SucceededMaxRows int           `koanf:"succeeded_max_rows"`
 	MaintainEvery    time.Duration `koanf:"maintain_every"`
+	CircuitSync      time.Duration `koanf:"circuit_sync"`
 
 	// Secrets come only from the environment, never from flags (visible in ps) or the file.
 	AdminToken string `koanf:"-"`
@@ -70,6 +71,7 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.Duration("succeeded-max-age", 7*24*time.Hour, "succeeded deliveries older than this are pruned (dead ones never are)")
 	fs.Int("succeeded-max-rows", 100000, "succeeded deliveries kept at most")
 	fs.Duration("maintain-every", 30*time.Second, "how often pruning, pausing and expiry run")
+	fs.Duration("circuit-sync", time.Second, "how often circuit states are reread from the database (how soon other processes' openings and resets are seen)")
 }
 
 // loadConfig merges defaults, the config file, MIH_* variables and the flags given. Unknown keys
@@ -148,6 +150,9 @@ func (c *Config) validate() error {
 	}
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		return fmt.Errorf("log_format %q: want text or json", c.LogFormat)
+	}
+	if c.CircuitSync < 0 || c.CircuitSync > time.Minute {
+		return fmt.Errorf("circuit_sync %s: want at most 1m", c.CircuitSync)
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return fmt.Errorf("MIH_ADMIN_TOKEN: use at least 16 characters")

@@ -20,6 +20,7 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/delivery"
 	"github.com/mihhub/mih/event"
+	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/gateway"
 	mihhttp "github.com/mihhub/mih/http"
 	"github.com/mihhub/mih/rule"
@@ -84,17 +85,28 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	defer soapTransport.Close()
 	amqpTransport := amqp.New(amqp.Options{Logger: logger})
 	defer amqpTransport.Close()
+	var worker *delivery.Worker
+	circuits := breaker.New(st, breaker.Options{
+		Owner:        owner,
+		SyncInterval: cfg.CircuitSync,
+		Notify:       func() { worker.Notify() },
+		Logger:       logger,
+	})
+	if err := circuits.Sync(ctx); err != nil {
+		return fmt.Errorf("load circuits: %w", err)
+	}
+	reg.MustRegister(circuits.Collector())
 	gw := gateway.New(map[mih.ServiceType]mih.Transport{
 		mih.ServiceREST: restTransport,
 		mih.ServiceSOAP: soapTransport,
 		mih.ServiceAMQP: amqpTransport,
-	}, gateway.Options{Logger: logger})
+	}, gateway.Options{Guard: circuits, Logger: logger})
 
 	deliveryMetrics, err := delivery.NewMetrics(reg, st)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
-	worker := delivery.New(st, st, gw, delivery.Config{
+	worker = delivery.New(st, st, gw, delivery.Config{
 		Owner:           owner,
 		Concurrency:     cfg.WorkerConcurrency,
 		BatchSize:       cfg.WorkerBatch,
@@ -111,7 +123,9 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		SucceededMaxAge:  cfg.SucceededMaxAge,
 		SucceededMaxRows: cfg.SucceededMaxRows,
 		Resumed:          worker.Notify,
-		Logger:           logger,
+		// Paused deliveries of an open circuit are the breaker's to resume, after its probe.
+		CircuitOpen: func(s *mih.Service) bool { return circuits.State(s.Name) != mih.CircuitClosed },
+		Logger:      logger,
 	})
 	ingester := event.NewIngester(event.Config{
 		Store:   st,
@@ -145,6 +159,8 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	go func() { workerDone <- worker.Run(workCtx) }()
 	maintDone := make(chan error, 1)
 	go func() { maintDone <- maintainer.Run(workCtx) }()
+	circuitsDone := make(chan error, 1)
+	go func() { circuitsDone <- circuits.Run(workCtx) }()
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	logger.Info("hub started", "listen", ln.Addr().String(), "store", storeName(cfg), "owner", owner)
@@ -169,6 +185,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		logger.Error("delivery worker", "err", err)
 	}
 	<-maintDone
+	<-circuitsDone
 	logger.Info("stopped")
 	return runErr
 }
