@@ -18,9 +18,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/delivery"
 	"github.com/mihhub/mih/event"
-	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/gateway"
 	mihhttp "github.com/mihhub/mih/http"
 	"github.com/mihhub/mih/rule"
