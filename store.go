@@ -20,6 +20,8 @@ type Store interface {
 	TokenStore
 	MetaStore
 	CircuitStore
+	SiteStore
+	LeaseStore
 	Close() error
 }
 

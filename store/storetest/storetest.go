@@ -31,6 +31,8 @@ func Run(t *testing.T, open func(t *testing.T) mih.Store) {
 		{"DeliveryStore", deliveryTests},
 		{"LogStore", logTests},
 		{"CircuitStore", circuitTests},
+		{"SiteStore", siteTests},
+		{"LeaseStore", leaseTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
