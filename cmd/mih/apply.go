@@ -18,9 +18,10 @@ import (
 	"github.com/mihhub/mih/rule"
 )
 
-// applyFile is the declarative configuration `mih apply` reads. Services and rules use exactly
-// the JSON shapes of the API; rules are matched by name, so every rule in a file needs one.
+// applyFile is the declarative configuration `mih apply` reads. Sites, services and rules use
+// exactly the JSON shapes of the API; rules are matched by name, so every rule in a file needs one.
 type applyFile struct {
+	Sites    []map[string]any `yaml:"sites"`
 	Services []map[string]any `yaml:"services"`
 	Rules    []map[string]any `yaml:"rules"`
 }
@@ -30,7 +31,7 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 func runApply(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("apply", pflag.ContinueOnError)
 	storeFlags(fs)
-	path := fs.StringP("file", "f", "", "YAML file with services: and rules:")
+	path := fs.StringP("file", "f", "", "YAML file with sites:, services: and rules:")
 	dry := fs.Bool("dry-run", false, "check the file and say what would change, without changing anything")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -62,11 +63,23 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 			return v
 		})
 	}
-	for _, m := range append(f.Services, f.Rules...) {
+	for _, m := range append(append(f.Sites, f.Services...), f.Rules...) {
 		expandStrings(m, expand)
 	}
 	if len(missing) > 0 {
 		return mih.Errorf(mih.CodeInvalid, "%s: environment variables not set: %v", *path, missing)
+	}
+	sites := make([]*mih.Site, 0, len(f.Sites))
+	for i, m := range f.Sites {
+		s := &mih.Site{}
+		if err := decodeJSONShape(m, s); err != nil {
+			return mih.Errorf(mih.CodeInvalid, "%s: sites[%d]: %v", *path, i, err)
+		}
+		s.Normalize()
+		if err := s.Validate(); err != nil {
+			return mih.Errorf(mih.CodeInvalid, "%s: sites[%d] (%s): %s", *path, i, s.Name, mih.ErrorMessage(err))
+		}
+		sites = append(sites, s)
 	}
 	services := make([]*mih.Service, 0, len(f.Services))
 	for i, m := range f.Services {
@@ -105,6 +118,32 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 	defer st.Close()
 
 	verb := map[bool]string{false: "", true: " (dry run)"}[*dry]
+	for _, s := range sites {
+		old, err := st.FindSiteByName(ctx, s.Name)
+		switch {
+		case mih.ErrorCode(err) == mih.CodeNotFound:
+			if !*dry {
+				if err := st.CreateSite(ctx, s); err != nil {
+					return fmt.Errorf("create site %s: %w", s.Name, err)
+				}
+			}
+			fmt.Fprintf(stdout, "site %s created%s\n", s.Name, verb)
+		case err != nil:
+			return fmt.Errorf("find site %s: %w", s.Name, err)
+		default:
+			s.KeepSecrets(old)
+			if sameSite(old, s) {
+				fmt.Fprintf(stdout, "site %s unchanged\n", s.Name)
+				continue
+			}
+			if !*dry {
+				if err := st.UpdateSite(ctx, s); err != nil {
+					return fmt.Errorf("update site %s: %w", s.Name, err)
+				}
+			}
+			fmt.Fprintf(stdout, "site %s updated%s\n", s.Name, verb)
+		}
+	}
 	for _, s := range services {
 		old, err := st.FindServiceByName(ctx, s.Name)
 		switch {
@@ -180,6 +219,12 @@ func decodeJSONShape(m map[string]any, v any) error {
 	d := json.NewDecoder(bytes.NewReader(b))
 	d.DisallowUnknownFields()
 	return d.Decode(v)
+}
+
+func sameSite(a, b *mih.Site) bool {
+	x, y := *a, *b
+	x.CreatedAt, x.UpdatedAt = y.CreatedAt, y.UpdatedAt
+	return x == y
 }
 
 func sameService(a, b *mih.Service) bool {

@@ -126,3 +126,41 @@ func TestCLI_Bench(t *testing.T) {
 		t.Fatalf("bench: exit %d\n%s%s", code, out, errOut)
 	}
 }
+
+func TestCLI_ApplySites(t *testing.T) {
+	data := t.TempDir()
+	file := filepath.Join(t.TempDir(), "sites.yaml")
+	os.WriteFile(file, []byte(`sites:
+  - name: main
+    url: https://moodle.example.edu/
+    token: "${MOODLE_TOKEN}"
+    db: "postgres://moodle:${MOODLE_DB_PASSWORD}@db.example.edu/moodle"
+    tail: true
+    plugin_secret: whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
+`), 0o600)
+	env := []string{"MOODLE_TOKEN=ws-0123456789abcdef", "MOODLE_DB_PASSWORD=db-s3cret-pw"}
+	code, out, errOut := runCLI(t, env, "apply", "-f", file, "--data", data)
+	if code != 0 || !strings.Contains(out, "site main created") {
+		t.Fatalf("first apply: exit %d, %q %q", code, out, errOut)
+	}
+	if code, out, _ = runCLI(t, env, "apply", "-f", file, "--data", data); code != 0 || !strings.Contains(out, "site main unchanged") {
+		t.Fatalf("second apply: exit %d, %q; want unchanged", code, out)
+	}
+	st, err := openStore(context.Background(), &Config{Data: data}, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	site, err := st.FindSiteByName(context.Background(), "main")
+	st.Close()
+	if err != nil || site.URL != "https://moodle.example.edu" || site.Prefix != "mdl_" || site.TailFrom != "latest" ||
+		site.DB != "postgres://moodle:db-s3cret-pw@db.example.edu/moodle" || site.Token != "ws-0123456789abcdef" {
+		t.Fatalf("stored site %+v, %v", site, err)
+	}
+
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("sites:\n  - name: x\n    url: https://m.example.edu\n    db: 'oracle://u:topsecret@h/db'\n"), 0o600)
+	code, out, errOut = runCLI(t, nil, "apply", "-f", bad, "--data", data)
+	if code != exitUsage || !strings.Contains(errOut, "db:") || strings.Contains(out+errOut, "topsecret") {
+		t.Fatalf("apply of a bad site: exit %d, %q %q; want exit 2, naming db, without the password", code, out, errOut)
+	}
+}
