@@ -493,7 +493,11 @@ func refusal(service string, c mih.Circuit, now time.Time) error {
 	if c.State == mih.CircuitOpen && c.RetryAt.After(now) {
 		msg += fmt.Sprintf("; next probe in %s", c.RetryAt.Sub(now).Round(time.Second))
 	}
-	return &RefusedError{Service: service, RetryAt: c.RetryAt, err: mih.Errorf(mih.CodeCircuitOpen, "%s", msg)}
+	var after time.Duration
+	if c.State == mih.CircuitOpen {
+		after = max(c.RetryAt.Sub(now), 0)
+	}
+	return &RefusedError{Service: service, RetryAt: c.RetryAt, after: after, err: mih.Errorf(mih.CodeCircuitOpen, "%s", msg)}
 }
 
 // RefusedError is a call the breaker did not let through; RetryAt says when the next probe may go
@@ -501,8 +505,13 @@ func refusal(service string, c mih.Circuit, now time.Time) error {
 type RefusedError struct {
 	Service string
 	RetryAt time.Time
+	after   time.Duration
 	err     *mih.Error
 }
+
+// RetryAfter is how long until the next probe may go, from the moment of the refusal (zero when
+// a probe is already out), for a Retry-After header.
+func (e *RefusedError) RetryAfter() time.Duration { return e.after }
 
 func (e *RefusedError) Error() string { return e.err.Error() }
 func (e *RefusedError) Unwrap() error { return e.err }

@@ -107,7 +107,7 @@ func TestBreaker_OpensAfterThreshold(t *testing.T) {
 		t.Fatalf("sixth call: got %v, want circuit_open", err)
 	}
 	re, ok := errors.AsType[*breaker.RefusedError](err)
-	if !ok || !re.RetryAt.Equal(c.Now().Add(30*time.Second)) {
+	if !ok || !re.RetryAt.Equal(c.Now().Add(30*time.Second)) || re.RetryAfter() != 30*time.Second {
 		t.Errorf("refusal %#v: want RetryAt 30 s from now", err)
 	}
 	stored, err := st.FindCircuit(t.Context(), "crm")

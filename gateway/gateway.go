@@ -124,12 +124,29 @@ func (g *Gateway) Call(ctx context.Context, svc *mih.Service, req *mih.Request) 
 type Result struct {
 	// Response is the last attempt's; nil when no response came (network error, timeout).
 	Response *mih.Response
-	// Err is the last attempt's failure (a *mih.SendError), nil on success.
+	// Err is the last attempt's failure, nil on success: a *mih.SendError, or a *mih.Error of
+	// CodeCircuitOpen wrapping one when a failed half-open probe reopened the circuit.
 	Err error
 	// Attempts is how many calls were made.
 	Attempts int
 	// Latency is the wall time from the first attempt to the last outcome, waits included.
 	Latency time.Duration
+	// Tries describes every call made, in order (len(Tries) == Attempts), so that a caller can
+	// write one request-log entry per attempt without running the retry loop itself.
+	Tries []AttemptInfo
+}
+
+// AttemptInfo is one call that Do made.
+type AttemptInfo struct {
+	// N numbers the attempt from 1.
+	N int
+	// Start is when the attempt began; Latency how long it took (the Guard's check included).
+	Start   time.Time
+	Latency time.Duration
+	// Status is the response's status, 0 when no response came (network error, timeout).
+	Status int
+	// Err is the attempt's failure as Call returned it, nil on success.
+	Err error
 }
 
 // OK reports whether the last attempt succeeded.
@@ -148,6 +165,7 @@ func (g *Gateway) Do(ctx context.Context, svc *mih.Service, req *mih.Request) (*
 	start := g.now()
 	res := &Result{}
 	for {
+		t0 := g.now()
 		resp, err := g.Call(ctx, svc, req)
 		if !called(err) {
 			if res.Attempts == 0 {
@@ -157,6 +175,11 @@ func (g *Gateway) Do(ctx context.Context, svc *mih.Service, req *mih.Request) (*
 		}
 		res.Attempts++
 		res.Response, res.Err = resp, err
+		info := AttemptInfo{N: res.Attempts, Start: t0, Latency: g.now().Sub(t0), Err: err}
+		if resp != nil {
+			info.Status = resp.Status
+		}
+		res.Tries = append(res.Tries, info)
 		if err == nil || !Retryable(err) || res.Attempts >= 1+svc.MaxRetries {
 			break
 		}

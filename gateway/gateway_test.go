@@ -275,3 +275,38 @@ func TestRetryDelay(t *testing.T) {
 		})
 	}
 }
+
+// Do describes every call it made, in order, with the status and error of each.
+func TestGateway_Do_Tries(t *testing.T) {
+	tr, _ := sequence(500, 0, 404)
+	var waits []time.Duration
+	g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{After: instant(&waits)})
+	res, err := g.Do(context.Background(), service(), &mih.Request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []struct {
+		status int
+		code   string
+	}{{500, mih.ErrHTTP}, {0, mih.ErrNetwork}, {404, mih.ErrHTTP}}
+	if res.Attempts != len(want) || len(res.Tries) != len(want) {
+		t.Fatalf("got %d attempts, %d tries, want %d of each", res.Attempts, len(res.Tries), len(want))
+	}
+	for i, w := range want {
+		a := res.Tries[i]
+		se, ok := errors.AsType[*mih.SendError](a.Err)
+		if a.N != i+1 || a.Status != w.status || !ok || se.Code != w.code || a.Start.IsZero() || a.Latency < 0 {
+			t.Errorf("try %d: got %+v, want N %d, status %d, code %s", i+1, a, i+1, w.status, w.code)
+		}
+	}
+	if last := res.Tries[2]; last.Err != res.Err {
+		t.Errorf("last try's error %v, want the result's %v", last.Err, res.Err)
+	}
+
+	ok, _ := sequence(200)
+	g = gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: ok}, gateway.Options{})
+	res, err = g.Do(context.Background(), service(), &mih.Request{})
+	if err != nil || len(res.Tries) != 1 || res.Tries[0].Err != nil || res.Tries[0].Status != 200 {
+		t.Errorf("success: got %+v, %v, want one try with status 200 and no error", res, err)
+	}
+}

@@ -25,11 +25,13 @@ func (s *Server) routeTable() []route {
 	c := s.cfg
 	health := &healthHandler{store: c.Store, version: c.Version, logger: s.logger}
 	events := &eventHandler{store: c.Store, ingester: c.Ingester}
-	services := &serviceHandler{store: c.Store, rules: c.Rules, circuit: c.CircuitState}
+	services := &serviceHandler{store: c.Store, rules: c.Rules, circuits: c.Circuits}
+	circuits := &circuitHandler{store: c.Store, circuits: c.Circuits, notify: c.Notify}
+	gw := &gatewayHandler{store: c.Store, gateway: c.Gateway, notify: c.Notify, logger: s.logger}
 	rules := &ruleHandler{store: c.Store, rules: c.Rules, now: c.Now}
 	deliveries := &deliveryHandler{store: c.Store, notify: c.Notify, now: c.Now}
 	logs := &logHandler{store: c.Store}
-	stats := &statsHandler{store: c.Store, circuit: c.CircuitState, now: c.Now}
+	stats := &statsHandler{store: c.Store, circuits: c.Circuits, now: c.Now}
 
 	const v1 = "/api/v1"
 	return []route{
@@ -44,6 +46,10 @@ func (s *Server) routeTable() []route {
 		{Method: "GET", Pattern: v1 + "/services/{name}", Handler: s.api(services.get)},
 		{Method: "PUT", Pattern: v1 + "/services/{name}", Handler: s.api(services.update)},
 		{Method: "DELETE", Pattern: v1 + "/services/{name}", Handler: s.api(services.delete)},
+		{Method: "POST", Pattern: v1 + "/services/{name}/circuit/reset", Handler: s.api(circuits.reset)},
+		{Method: "POST", Pattern: v1 + "/circuits/reset", Handler: s.api(circuits.resetAll)},
+
+		{Method: "POST", Pattern: v1 + "/gateway/{service}", Handler: s.api(gw.call)},
 
 		{Method: "GET", Pattern: v1 + "/rules", Handler: s.api(rules.list)},
 		{Method: "POST", Pattern: v1 + "/rules", Handler: s.api(rules.create)},

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/gateway"
 )
 
 // DefaultMaxBodyBytes bounds request bodies when Config.MaxBodyBytes is zero: 10 MiB.
@@ -31,6 +32,23 @@ type RuleCache interface {
 	Invalidate()
 }
 
+// Gateway calls a service with retries and the circuit breaker; *gateway.Gateway implements it.
+// Do returns an error only when no call was made (see gateway.Gateway.Do).
+type Gateway interface {
+	Do(ctx context.Context, svc *mih.Service, req *mih.Request) (*gateway.Result, error)
+}
+
+// Circuits is the circuit breakers of the services, shared by every process of the hub; the
+// breaker implements it.
+type Circuits interface {
+	// State reports a service's circuit: mih.CircuitClosed, CircuitOpen or CircuitHalfOpen.
+	State(service string) string
+	// Reset closes a service's circuit and forgets its failures.
+	Reset(ctx context.Context, service string) error
+	// ResetAll closes every circuit and reports how many it reset.
+	ResetAll(ctx context.Context) (int, error)
+}
+
 // Config wires a Server. Store and Ingester are required; the rest is optional.
 type Config struct {
 	Store    mih.Store
@@ -43,10 +61,13 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	// PublicMetrics serves /metrics without a token, for scrapers that cannot send one.
 	PublicMetrics bool
-	// CircuitState reports a service's circuit (closed, open, halfopen); nil reads every
-	// circuit as closed.
-	CircuitState func(service string) string
-	Logger       *slog.Logger
+	// Gateway makes the synchronous calls of POST /api/v1/gateway/{service}; *gateway.Gateway
+	// implements it. nil: synchronous calls answer 503 unavailable (asynchronous ones still work).
+	Gateway Gateway
+	// Circuits reports and resets the services' circuit breakers; nil reads every circuit as
+	// closed and makes resets no-ops.
+	Circuits Circuits
+	Logger   *slog.Logger
 	// MaxBodyBytes bounds every request body (0: DefaultMaxBodyBytes). Over it: 413 too_large.
 	MaxBodyBytes int64
 	Now          func() time.Time
@@ -81,8 +102,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.Rules == nil {
 		cfg.Rules = noRules{}
 	}
-	if cfg.CircuitState == nil {
-		cfg.CircuitState = func(string) string { return mih.CircuitClosed }
+	if cfg.Circuits == nil {
+		cfg.Circuits = closedCircuits{}
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger}
 	s.routes = s.routeTable()
@@ -132,3 +153,11 @@ func (s *Server) limitBody(h http.Handler) http.Handler {
 type noRules struct{}
 
 func (noRules) Invalidate() {}
+
+// closedCircuits stands in when the hub runs without a circuit breaker: every circuit is closed,
+// so there is never anything to reset.
+type closedCircuits struct{}
+
+func (closedCircuits) State(string) string                   { return mih.CircuitClosed }
+func (closedCircuits) Reset(context.Context, string) error   { return nil }
+func (closedCircuits) ResetAll(context.Context) (int, error) { return 0, nil }

@@ -16,15 +16,15 @@ import (
 // serviceHandler serves the service registry, /api/v1/services. Secrets are write-only: every
 // answer masks them, and a write that omits them (or sends the mask back) keeps the stored ones.
 type serviceHandler struct {
-	store   mih.Store
-	rules   RuleCache
-	circuit func(string) string
+	store    mih.Store
+	rules    RuleCache
+	circuits Circuits
 }
 
 // show is what a service reads as: secrets masked, circuit state filled in.
 func (h *serviceHandler) show(s *mih.Service) *mih.Service {
 	m := s.Masked()
-	m.CircuitState = h.circuit(s.Name)
+	m.CircuitState = h.circuits.State(s.Name)
 	return m
 }
 

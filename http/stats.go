@@ -17,9 +17,9 @@ const trendSize = 200
 
 // statsHandler serves the dashboard figures, /api/v1/stats.
 type statsHandler struct {
-	store   mih.Store
-	circuit func(string) string
-	now     func() time.Time
+	store    mih.Store
+	circuits Circuits
+	now      func() time.Time
 }
 
 type statsBody struct {
@@ -116,7 +116,7 @@ func (h *statsHandler) get(w http.ResponseWriter, r *http.Request) error {
 			Name:         s.Name,
 			Type:         s.Type,
 			Enabled:      s.Enabled,
-			CircuitState: h.circuit(s.Name),
+			CircuitState: h.circuits.State(s.Name),
 			Requests:     st.Requests,
 			Errors:       st.Errors,
 			AvgLatencyMS: st.AvgLatencyMS,

@@ -42,8 +42,14 @@ type hubProcess struct {
 
 func startHub(t *testing.T, bin string, args ...string) *hubProcess {
 	t.Helper()
+	return startHubEnv(t, bin, nil, args...)
+}
+
+// startHubEnv starts `mih serve` with extra environment variables.
+func startHubEnv(t *testing.T, bin string, env []string, args ...string) *hubProcess {
+	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--listen", "127.0.0.1:0"}, args...)...)
-	cmd.Env = append(os.Environ(), "MIH_ADMIN_TOKEN="+e2eToken)
+	cmd.Env = append(append(os.Environ(), "MIH_ADMIN_TOKEN="+e2eToken), env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

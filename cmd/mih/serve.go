@@ -139,6 +139,8 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		Ingester:      ingester,
 		Rules:         rules,
 		Notify:        worker.Notify,
+		Gateway:       gw,
+		Circuits:      circuits,
 		Gatherer:      reg,
 		Logger:        logger,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
