@@ -50,7 +50,8 @@ const (
 
 // Delivery is one request to one service for one event and rule (or one asynchronous gateway
 // call). Payload is the request body as rendered; Method and Endpoint are final (placeholders
-// already substituted).
+// already substituted). A delivery whose rule needs enrichment is stored without a payload and
+// rendered by the worker (Unrendered).
 type Delivery struct {
 	ID             int64             `json:"id"`
 	EventID        string            `json:"event_id,omitempty"`
@@ -121,6 +122,10 @@ type ClaimParams struct {
 	Now   time.Time
 }
 
+// Unrendered reports whether the worker still has to render the delivery's request, after
+// looking up the enrichments its rule needs.
+func (d *Delivery) Unrendered() bool { return len(d.Payload) == 0 && d.RuleID != 0 && d.EventID != "" }
+
 // DeliveryResult is how a claimed delivery ended this round. The store applies it only while
 // the caller still holds the lease, and writes the attempt and the log entry with it.
 type DeliveryResult struct {
@@ -132,11 +137,14 @@ type DeliveryResult struct {
 	LastStatus   int
 	LastError    string
 	DeadReason   string
-	// Payload, when not nil, replaces the stored one (rendered late, after enrichment).
-	Payload json.RawMessage
-	Attempt *Attempt
-	Log     *LogEntry
-	Now     time.Time
+	// Payload, when not nil, replaces the stored one, and Endpoint and Method when not empty:
+	// the request rendered late, after enrichment.
+	Payload  json.RawMessage
+	Method   string
+	Endpoint string
+	Attempt  *Attempt
+	Log      *LogEntry
+	Now      time.Time
 }
 
 // DeliveryCount is the number of deliveries of one service in one state.

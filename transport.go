@@ -42,6 +42,7 @@ const (
 	ErrAMQPNack  = "amqp_nack"
 	ErrRequest   = "invalid_request" // the request cannot be built or sent as given
 	ErrPayload   = "payload"         // the payload cannot be rendered
+	ErrEnrich    = "enrichment"      // a Moodle lookup for the payload failed (retried)
 )
 
 // SendError is a failed call, classified once by the transport so that retries, the circuit

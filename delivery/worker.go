@@ -13,6 +13,7 @@ package delivery
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +38,14 @@ type Store interface {
 // *mih.SendError for a failed call and a *mih.Error of CodeCircuitOpen when it did not call.
 type Caller interface {
 	Call(ctx context.Context, svc *mih.Service, req *mih.Request) (*mih.Response, error)
+}
+
+// Renderer builds the request of a delivery that ingest left unrendered because its rule needs
+// enrichment (mih.Delivery.Unrendered); package enrich implements it. It returns a
+// *mih.SendError: retryable when a lookup failed (Moodle down), ErrPayload when the request can
+// never be built.
+type Renderer interface {
+	Render(ctx context.Context, d *mih.Delivery) (method, endpoint string, payload json.RawMessage, err error)
 }
 
 // Config tunes a Worker. Zero fields take the defaults below.
@@ -66,6 +75,8 @@ type Config struct {
 	ServiceTTL time.Duration
 	Logger     *slog.Logger
 	Metrics    *Metrics
+	// Renderer renders deliveries that need enrichment; without one they go to the DLQ.
+	Renderer Renderer
 	// Now is the clock for claims, results and next_attempt_at (default time.Now).
 	Now func() time.Time
 	// Rand returns a number in [0, 1) for backoff jitter (default math/rand/v2.Float64).
@@ -490,6 +501,21 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 		resp    *mih.Response
 		callErr error
 	)
+	var rendered bool
+	if svc != nil && svc.Enabled && d.Unrendered() {
+		method, endpoint, payload, err := w.render(ctx, d)
+		if err != nil {
+			if ctx.Err() != nil {
+				s.release = true
+				return
+			}
+			s.result = Next(svc, d, nil, err, w.cfg.Now(), w.cfg.Rand)
+			return
+		}
+		dd := *d
+		dd.Method, dd.Endpoint, dd.Payload = method, endpoint, payload
+		d, rendered = &dd, true
+	}
 	if svc != nil && svc.Enabled {
 		resp, callErr = w.caller.Call(ctx, svc, &mih.Request{
 			Method:         d.Method,
@@ -505,6 +531,17 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 		}
 	}
 	s.result = Next(svc, d, resp, callErr, w.cfg.Now(), w.cfg.Rand)
+	if rendered {
+		// Kept whatever the outcome, so the DLQ and replays show and send what was rendered.
+		s.result.Payload, s.result.Method, s.result.Endpoint = d.Payload, d.Method, d.Endpoint
+	}
+}
+
+func (w *Worker) render(ctx context.Context, d *mih.Delivery) (string, string, json.RawMessage, error) {
+	if w.cfg.Renderer == nil {
+		return "", "", nil, &mih.SendError{Code: mih.ErrPayload, Message: "the delivery needs enrichment and this hub has no renderer"}
+	}
+	return w.cfg.Renderer.Render(ctx, d)
 }
 
 // errPanic is the outcome of a send that panicked.

@@ -124,6 +124,13 @@ func (in *Ingester) plan(ctx context.Context, ev *mih.Event, now time.Time) ([]*
 			UpdatedAt:      now,
 			Method:         c.Rule.Method,
 		}
+		if c.Wants(data).Any() {
+			// Enrichment means Web Service calls to Moodle: they happen in the delivery worker,
+			// where a failed lookup is a retry, never in ingest, which must stay fast and must
+			// not fail because Moodle is slow. The empty payload marks the delivery for it.
+			ds = append(ds, d)
+			continue
+		}
 		method, endpoint, payload, err := c.Render(template.Scope{Event: data})
 		if err != nil {
 			d.State, d.DeadReason, d.LastError = mih.DeliveryDead, mih.ReasonPayload, err.Error()

@@ -83,6 +83,22 @@ func Compile(r *mih.Rule) (*Compiled, error) {
 // by the rule or implied by its placeholders.
 func (c *Compiled) Needs(kind string) bool { return c.enrich[kind] }
 
+// Wants says which enrichments rendering an event needs: those the rule asks for, those its
+// dotted placeholders imply, and the user when a bare name is in neither the event nor other.
+type Wants struct{ User, RelatedUser, Course bool }
+
+// Any reports whether any enrichment is wanted.
+func (w Wants) Any() bool { return w.User || w.RelatedUser || w.Course }
+
+// Wants reports the enrichments rendering data (the event's Data) needs.
+func (c *Compiled) Wants(data map[string]any) Wants {
+	return Wants{
+		User:        c.enrich[mih.EnrichUser] || c.body.NeedsUser(data),
+		RelatedUser: c.enrich[mih.EnrichRelatedUser] || c.body.NeedsRelatedUser(data),
+		Course:      c.enrich[mih.EnrichCourse] || c.body.NeedsCourse(data),
+	}
+}
+
 // MatchesName reports whether the rule's event pattern covers an event name.
 func (c *Compiled) MatchesName(name string) bool {
 	if c.glob != nil {

@@ -350,7 +350,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p mih.ClaimParams) ([]*mih.
 }
 
 // completeCols is how many parameters one result row of CompleteDeliveries takes.
-const completeCols = 10
+const completeCols = 12
 
 // CompleteDeliveries applies results in one transaction: one UPDATE … FROM (VALUES …) guarded by
 // the lease owner, then one INSERT each for the attempts and log entries of the results it
@@ -399,17 +399,20 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 					payload = sql.NullString{String: string(r.Payload), Valid: true}
 				}
 				args = append(args, r.ID, string(r.State), inc, nullMicros(r.NextAttemptAt), r.LastStatus, r.LastError,
-					r.DeadReason, delivered, payload, micros(now))
+					r.DeadReason, delivered, payload, micros(now), r.Method, r.Endpoint)
 			}
 			args = append(args, owner)
 			q := s.bulk(`UPDATE deliveries SET state = v.column2, attempts = deliveries.attempts + v.column3,
 				next_attempt_at = COALESCE(v.column4, deliveries.next_attempt_at), last_status = v.column5,
 				last_error = v.column6, dead_reason = v.column7, delivered_at = COALESCE(v.column8, deliveries.delivered_at),
 				payload = COALESCE(v.column9, deliveries.payload), updated_at = v.column10,
+				method = CASE WHEN v.column11 = '' THEN deliveries.method ELSE v.column11 END,
+				endpoint = CASE WHEN v.column12 = '' THEN deliveries.endpoint ELSE v.column12 END,
 				lease_owner = NULL, lease_until = NULL
 				FROM (VALUES `,
 				`(CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS INTEGER),CAST(? AS BIGINT),CAST(? AS INTEGER),`+
-					`CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS BIGINT))`,
+					`CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS BIGINT),`+
+					`CAST(? AS TEXT),CAST(? AS TEXT))`,
 				`) AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = ? RETURNING deliveries.id`,
 				len(chunk))
 			ids, err := queryInt64s(ctx, tx, q, args...)

@@ -31,6 +31,7 @@ var deliveryTests = []test{
 	{"Expire", testExpire},
 	{"Replay", testReplay},
 	{"SetPayload", testSetPayload},
+	{"CompleteRendered", testCompleteRendered},
 	{"Delete", testDeleteDeliveries},
 	{"Prune", testPruneDeliveries},
 }
@@ -641,6 +642,36 @@ func testSetPayload(t *testing.T, s mih.Store) {
 		t.Errorf("after set payload: %+v", got)
 	}
 	wantCode(t, s.SetDeliveryPayload(ctx, waiting.ID, "PUT", "/", nil), mih.CodeConflict)
+}
+
+// A delivery rendered by the worker after enrichment: the result carries the request, which
+// replaces the stored one; a result without it keeps what is stored.
+func testCompleteRendered(t *testing.T, s mih.Store) {
+	ctx := t.Context()
+	t0 := base()
+	late, plain := newDelivery("crm", t0), newDelivery("crm", t0)
+	late.Payload, late.Endpoint, late.Method = nil, "", "POST"
+	create(t, s, late, plain)
+	if got := find(t, s, late.ID); len(got.Payload) != 0 {
+		t.Fatalf("stored an empty payload as %q", got.Payload)
+	}
+	claim(t, s, "w", 10, t0)
+	n := must[int](t)(s.CompleteDeliveries(ctx, "w", []mih.DeliveryResult{
+		{ID: late.ID, State: mih.DeliveryRetrying, NextAttemptAt: t0.Add(time.Minute), CountAttempt: true, Now: t0,
+			Payload: []byte(`{"email":"jdoe@example.edu"}`), Method: "PUT", Endpoint: "/users/jdoe"},
+		{ID: plain.ID, State: mih.DeliverySucceeded, CountAttempt: true, Now: t0},
+	}))
+	if n != 2 {
+		t.Fatalf("applied %d results, want 2", n)
+	}
+	got := find(t, s, late.ID)
+	if string(got.Payload) != `{"email":"jdoe@example.edu"}` || got.Method != "PUT" || got.Endpoint != "/users/jdoe" {
+		t.Errorf("rendered delivery: %s %s %s", got.Method, got.Endpoint, got.Payload)
+	}
+	got = find(t, s, plain.ID)
+	if string(got.Payload) != string(plain.Payload) || got.Method != plain.Method || got.Endpoint != plain.Endpoint {
+		t.Errorf("plain delivery changed: %s %s %s, want %s %s %s", got.Method, got.Endpoint, got.Payload, plain.Method, plain.Endpoint, plain.Payload)
+	}
 }
 
 func testDeleteDeliveries(t *testing.T, s mih.Store) {
