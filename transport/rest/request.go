@@ -3,10 +3,7 @@ package rest
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -19,6 +16,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/transport/httpheader"
+	"github.com/mihhub/mih/webhook"
 )
 
 // build turns a mih.Request into an *http.Request. It returns the headers as they will be sent,
@@ -94,18 +92,16 @@ func (t *Transport) build(ctx context.Context, s *mih.Service, r *mih.Request) (
 	return req, httpheader.Mask(h, authHeader), nil
 }
 
-// Sign computes the Standard Webhooks signature of a message: "v1," and the base64 HMAC-SHA256
-// of "id.timestamp.body" keyed with the base64 decoding of what follows "whsec_".
+// Sign computes the Standard Webhooks signature of a message (see webhook.Sign), with a
+// malformed secret reported as a SendError of code invalid_request, as every other request that
+// cannot be built.
 func Sign(secret, id string, timestamp int64, body []byte) (string, error) {
-	key, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
-	if err != nil || len(key) == 0 {
-		// Never echo the secret, nor the decoder's error which quotes a byte of it.
-		return "", invalid("signing_secret is not valid base64 after whsec_")
+	sig, err := webhook.Sign(secret, id, timestamp, body)
+	if err != nil {
+		// The message is webhook's own, which never quotes the secret.
+		return "", invalid("%s", mih.ErrorMessage(err))
 	}
-	m := hmac.New(sha256.New, key)
-	fmt.Fprintf(m, "%s.%d.", id, timestamp)
-	m.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(m.Sum(nil)), nil
+	return sig, nil
 }
 
 // joinURL appends path to base with exactly one slash between them and merges their query
