@@ -61,6 +61,7 @@ func (in *Ingester) Ingest(ctx context.Context, source, site string, events []*m
 			ev.Site = site
 		}
 		ev.ReceivedAt = now
+		redactSecrets(ev)
 		ds, err := in.plan(ctx, ev, now)
 		if err != nil {
 			return mih.IngestResult{}, err
