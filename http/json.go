@@ -2,12 +2,14 @@ package http
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -53,6 +55,42 @@ func writeList[T any](w http.ResponseWriter, items []T, next string) {
 	writeJSON(w, http.StatusOK, list[T]{Items: items, Next: next})
 }
 
+// pageNewest pages a small registry (services, sites) held in memory: newest first by creation
+// time, then by name. The cursor names the last item of the previous page as
+// "<created_at in Unix nanoseconds>.<name>", so a page stays right when items are added or
+// deleted between requests.
+func pageNewest[T any](all []T, key func(T) (time.Time, string), limit int, cursor string) ([]T, string, error) {
+	slices.SortFunc(all, func(a, b T) int {
+		at, an := key(a)
+		bt, bn := key(b)
+		return cmp.Or(bt.Compare(at), cmp.Compare(an, bn))
+	})
+	start := 0
+	if cursor != "" {
+		ns, name, ok := strings.Cut(cursor, ".")
+		n, err := strconv.ParseInt(ns, 10, 64)
+		if !ok || err != nil {
+			return nil, "", mih.Errorf(mih.CodeInvalid, "query parameter cursor: not a cursor this endpoint gave out")
+		}
+		at := time.Unix(0, n).UTC()
+		start = len(all)
+		for i, it := range all {
+			t, nm := key(it)
+			if c := t.Compare(at); c < 0 || c == 0 && nm > name {
+				start = i
+				break
+			}
+		}
+	}
+	page, next := all[start:], ""
+	if len(page) > limit {
+		page = page[:limit]
+		t, nm := key(page[len(page)-1])
+		next = strconv.FormatInt(t.UnixNano(), 10) + "." + nm
+	}
+	return page, next, nil
+}
+
 // readBody reads the whole request body, which the server has already bounded with
 // http.MaxBytesReader: a body over the limit is a too_large error.
 func readBody(r *http.Request) ([]byte, error) {
@@ -83,6 +121,11 @@ func decodeJSON(r *http.Request, v any, optional bool) error {
 		}
 		return mih.Errorf(mih.CodeInvalid, "request body: want a JSON object")
 	}
+	return decodeStrict(body, v)
+}
+
+// decodeStrict decodes body into v the way decodeJSON does: one JSON value, no unknown fields.
+func decodeStrict(body []byte, v any) error {
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.DisallowUnknownFields()
 	if err := d.Decode(v); err != nil {

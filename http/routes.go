@@ -10,12 +10,16 @@ import (
 )
 
 // route is one entry of the route table: a method, a ServeMux path pattern and its handler.
-// Every route needs a bearer token unless Public is set.
+// Every route needs a bearer token unless Public is set. Signed also admits local_mih batches
+// signed with a site's plugin_secret instead of a token (only POST /events may set it);
+// MoodleToken also takes the token from X-Moodle-Token (the backend_sync routes).
 type route struct {
-	Method  string
-	Pattern string
-	Public  bool
-	Handler http.Handler
+	Method      string
+	Pattern     string
+	Public      bool
+	Signed      bool
+	MoodleToken bool
+	Handler     http.Handler
 }
 
 // routeTable is the one list of the server's routes. openapi.json documents exactly these (a
@@ -32,14 +36,17 @@ func (s *Server) routeTable() []route {
 	deliveries := &deliveryHandler{store: c.Store, notify: c.Notify, now: c.Now}
 	logs := &logHandler{store: c.Store}
 	stats := &statsHandler{store: c.Store, circuits: c.Circuits, now: c.Now}
+	sites := &siteHandler{store: c.Store, status: c.SiteStatus}
+	compat := &backendSyncHandler{ingester: c.Ingester, now: c.Now}
 
 	const v1 = "/api/v1"
 	return []route{
 		{Method: "GET", Pattern: v1 + "/health", Public: true, Handler: s.api(health.get)},
 		{Method: "GET", Pattern: v1 + "/openapi.json", Handler: s.api(serveOpenAPI)},
 
-		{Method: "POST", Pattern: v1 + "/events", Handler: s.api(events.create)},
+		{Method: "POST", Pattern: v1 + "/events", Signed: true, Handler: s.api(events.create)},
 		{Method: "GET", Pattern: v1 + "/events", Handler: s.api(events.list)},
+		{Method: "POST", Pattern: v1 + "/events/moodle/{name}", MoodleToken: true, Handler: s.api(compat.create)},
 
 		{Method: "GET", Pattern: v1 + "/services", Handler: s.api(services.list)},
 		{Method: "POST", Pattern: v1 + "/services", Handler: s.api(services.create)},
@@ -64,6 +71,12 @@ func (s *Server) routeTable() []route {
 		{Method: "GET", Pattern: v1 + "/deliveries/{id}", Handler: s.api(deliveries.get)},
 		{Method: "DELETE", Pattern: v1 + "/deliveries/{id}", Handler: s.api(deliveries.delete)},
 		{Method: "POST", Pattern: v1 + "/deliveries/{id}/replay", Handler: s.api(deliveries.replay)},
+
+		{Method: "GET", Pattern: v1 + "/sites", Handler: s.api(sites.list)},
+		{Method: "POST", Pattern: v1 + "/sites", Handler: s.api(sites.create)},
+		{Method: "GET", Pattern: v1 + "/sites/{name}", Handler: s.api(sites.get)},
+		{Method: "PUT", Pattern: v1 + "/sites/{name}", Handler: s.api(sites.update)},
+		{Method: "DELETE", Pattern: v1 + "/sites/{name}", Handler: s.api(sites.delete)},
 
 		{Method: "GET", Pattern: v1 + "/logs", Handler: s.api(logs.list)},
 		{Method: "GET", Pattern: v1 + "/stats", Handler: s.api(stats.get)},

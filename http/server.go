@@ -67,7 +67,11 @@ type Config struct {
 	// Circuits reports and resets the services' circuit breakers; nil reads every circuit as
 	// closed and makes resets no-ops.
 	Circuits Circuits
-	Logger   *slog.Logger
+	// SiteStatus reports what the hub does with a site, shown as tail_status in the site's
+	// reads: the log store tailer's status when this process tails the site, else nil (the
+	// field is then left out). nil: never shown.
+	SiteStatus func(site string) any
+	Logger     *slog.Logger
 	// MaxBodyBytes bounds every request body (0: DefaultMaxBodyBytes). Over it: 413 too_large.
 	MaxBodyBytes int64
 	Now          func() time.Time
@@ -108,13 +112,20 @@ func NewServer(cfg Config) *Server {
 	s := &Server{cfg: cfg, logger: cfg.Logger}
 	s.routes = s.routeTable()
 	mux := http.NewServeMux()
-	a := newAuthenticator(cfg.Store, cfg.Now, cfg.Logger)
+	a := newAuthenticator(cfg.Store, cfg.Store, cfg.Now, cfg.Logger)
 	for _, rt := range s.routes {
-		h := s.limitBody(rt.Handler)
-		if !rt.Public {
+		h := rt.Handler
+		switch {
+		case rt.Public:
+		case rt.Signed:
+			h = a.requireOrSigned(h)
+		case rt.MoodleToken:
+			h = a.requireMoodle(h)
+		default:
 			h = a.require(h)
 		}
-		mux.Handle(rt.Method+" "+rt.Pattern, h)
+		// The body limit comes first: verifying a signed batch reads the body.
+		mux.Handle(rt.Method+" "+rt.Pattern, s.limitBody(h))
 	}
 	// Whatever no route matches answers a JSON 404 or 405.
 	mux.Handle("/", &unmatched{mux: mux, logger: s.logger})

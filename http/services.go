@@ -1,12 +1,9 @@
 package http
 
 import (
-	"cmp"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,8 +25,7 @@ func (h *serviceHandler) show(s *mih.Service) *mih.Service {
 	return m
 }
 
-// list answers the services, newest first. The registry is small, so it pages in memory; the
-// cursor names the last service of the previous page.
+// list answers the services, newest first. The registry is small, so it pages in memory.
 func (h *serviceHandler) list(w http.ResponseWriter, r *http.Request) error {
 	q := newQuery(r)
 	limit, cursor := q.limit(), q.cursor()
@@ -40,29 +36,9 @@ func (h *serviceHandler) list(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(all, func(a, b *mih.Service) int {
-		return cmp.Or(b.CreatedAt.Compare(a.CreatedAt), cmp.Compare(a.Name, b.Name))
-	})
-	start := 0
-	if cursor != "" {
-		at, name, err := parseServiceCursor(cursor)
-		if err != nil {
-			return err
-		}
-		start = len(all)
-		for i, s := range all {
-			if c := s.CreatedAt.Compare(at); c < 0 || c == 0 && s.Name > name {
-				start = i
-				break
-			}
-		}
-	}
-	page := all[start:]
-	next := ""
-	if len(page) > limit {
-		page = page[:limit]
-		last := page[len(page)-1]
-		next = strconv.FormatInt(last.CreatedAt.UnixNano(), 10) + "." + last.Name
+	page, next, err := pageNewest(all, func(s *mih.Service) (time.Time, string) { return s.CreatedAt, s.Name }, limit, cursor)
+	if err != nil {
+		return err
 	}
 	out := make([]*mih.Service, len(page))
 	for i, s := range page {
@@ -70,15 +46,6 @@ func (h *serviceHandler) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeList(w, out, next)
 	return nil
-}
-
-func parseServiceCursor(c string) (time.Time, string, error) {
-	ns, name, ok := strings.Cut(c, ".")
-	n, err := strconv.ParseInt(ns, 10, 64)
-	if !ok || err != nil {
-		return time.Time{}, "", mih.Errorf(mih.CodeInvalid, "query parameter cursor: not a cursor this endpoint gave out")
-	}
-	return time.Unix(0, n).UTC(), name, nil
 }
 
 // create registers a service. Omitted fields take the documented defaults.
