@@ -299,13 +299,13 @@ func TestBackendSync_Site(t *testing.T) {
 		}
 		return h.doWith("POST", "/api/v1/events/moodle/user_enrolled"+path, seedUserEnrolled, hd)
 	}
-	post("", map[string]string{HeaderSite: "main"}).want(http.StatusAccepted)
+	post("", map[string]string{HeaderSite: "main"}).want(http.StatusOK)
 	if ev := h.storedEvent(`\core\event\user_enrolment_created`); ev.Site != "main" {
 		t.Errorf("site %q, want main", ev.Site)
 	}
 	post("?site=main", map[string]string{HeaderSite: "other"}).wantError(400, "invalid")
 	post("?site=Bad%20Site", nil).wantError(400, "invalid")
-	post("", map[string]string{HeaderSite: "main"}).want(http.StatusAccepted)
+	post("", map[string]string{HeaderSite: "main"}).want(http.StatusOK)
 	if n := h.countEvents(); n != 1 {
 		t.Errorf("got %d events, want 1", n)
 	}
