@@ -20,9 +20,11 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/delivery"
+	"github.com/mihhub/mih/enrich"
 	"github.com/mihhub/mih/event"
 	"github.com/mihhub/mih/gateway"
 	mihhttp "github.com/mihhub/mih/http"
+	"github.com/mihhub/mih/moodle"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/postgres"
@@ -106,6 +108,15 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	// Enrichment looks users and courses up through each site's Web Services, with a bounded
+	// cache per site, rebuilt when the site changes (a new token takes effect at once).
+	renderer := enrich.New(st, enrich.NewSiteLookups(st, func(site *mih.Site) (enrich.Lookup, error) {
+		c, err := moodle.New(site.URL, site.Token, moodle.Options{Logger: logger, UserAgent: "mih/" + Version})
+		if err != nil {
+			return nil, err
+		}
+		return moodle.NewDirectory(c, moodle.DirectoryOptions{}), nil
+	}))
 	worker = delivery.New(st, st, gw, delivery.Config{
 		Owner:           owner,
 		Concurrency:     cfg.WorkerConcurrency,
@@ -115,6 +126,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger,
 		Metrics:         deliveryMetrics,
+		Renderer:        renderer,
 	})
 	maintainer := delivery.NewMaintainer(st, delivery.MaintainerConfig{
 		Interval:         cfg.MaintainEvery,
