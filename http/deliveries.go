@@ -175,6 +175,11 @@ func (h *deliveryHandler) rerender(ctx context.Context, d *mih.Delivery) error {
 	if err != nil {
 		return err
 	}
+	if c.Wants(data).Any() {
+		// The rule needs Moodle data: clear the request so the worker renders it again, with
+		// fresh lookups, when the replay goes out.
+		return h.store.SetDeliveryPayload(ctx, d.ID, ru.Method, "", nil)
+	}
 	method, endpoint, payload, err := c.Render(template.Scope{Event: data})
 	if err != nil {
 		return mih.Errorf(mih.CodeConflict, "re-render delivery %d with rule %d: %v", d.ID, ru.ID, err)
