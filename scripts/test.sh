@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite: static checks, then every Go test with real servers on 127.0.0.1.
-# Installs what it needs from Debian packages when missing (PostgreSQL, RabbitMQ), starts them
+# Installs what it needs from Debian packages when missing (PostgreSQL, RabbitMQ, MariaDB), starts them
 # on free ports in a temporary folder, and stops them again whatever happens.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +9,7 @@ work=$(mktemp -d /tmp/mih-test.XXXXXX)
 cleanup() {
 	scripts/postgres.sh stop "$work/pg" >/dev/null 2>&1 || true
 	scripts/rabbitmq.sh stop "$work/rmq" >/dev/null 2>&1 || true
+	scripts/mariadb.sh stop "$work/mdb" >/dev/null 2>&1 || true
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -21,6 +22,9 @@ if [ -n "$unformatted" ]; then
 fi
 go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
 
+echo "== Moodle plugin: php -l and its standalone tests (installs php-cli when missing)"
+scripts/php-test.sh
+
 echo "== PostgreSQL"
 MIH_TEST_POSTGRES_URL=$(scripts/postgres.sh start "$work/pg")
 export MIH_TEST_POSTGRES_URL
@@ -29,6 +33,12 @@ echo "== RabbitMQ"
 MIH_TEST_AMQP_URL=$(scripts/rabbitmq.sh start "$work/rmq")
 MIH_TEST_RABBITMQ_DIR="$work/rmq"
 export MIH_TEST_AMQP_URL MIH_TEST_RABBITMQ_DIR
+
+echo "== MariaDB"
+# A Moodle site's database for the log store tailer's tests; they restart it, so it is theirs alone.
+MIH_TEST_MYSQL_URL=$(scripts/mariadb.sh start "$work/mdb")
+MIH_TEST_MYSQL_DIR="$work/mdb"
+export MIH_TEST_MYSQL_URL MIH_TEST_MYSQL_DIR
 
 echo "== go test"
 go test -count=1 -timeout 25m ./...

@@ -1,0 +1,155 @@
+package logstore
+
+import (
+	"database/sql/driver"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/mihhub/mih"
+)
+
+// Database kinds.
+const (
+	Postgres = "postgres"
+	MySQL    = "mysql" // MySQL and MariaDB
+)
+
+// connectTimeout bounds a connection attempt when the URL does not say.
+const connectTimeout = 10 * time.Second
+
+// database is a parsed site database URL: how to connect, and how to name it without the password.
+type database struct {
+	kind      string
+	connector driver.Connector
+	// redacted is the URL with its password replaced, for logs and status.
+	redacted string
+	// password is scrubbed from every driver error before it is logged or shown.
+	password string
+	// source names the database (kind, address, database name) in the saved cursor, so that a
+	// cursor is never applied to another database's log table.
+	source string
+}
+
+// parseDatabase reads a site's db URL: postgres://… or postgresql://… (pgx, any parameter pgx
+// takes, e.g. sslmode or search_path for a Moodle in another schema), or
+// mysql://user:pass@host:port/db?params for MySQL and MariaDB (params are go-sql-driver/mysql's
+// DSN parameters, e.g. tls=true; socket=/path connects over a Unix socket instead of TCP).
+//
+// Errors never contain the URL: url.Parse and the drivers quote it, password included.
+func parseDatabase(raw string) (*database, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return nil, mih.Errorf(mih.CodeInvalid, "db: want a postgres://… or mysql://… URL")
+	}
+	pass, _ := u.User.Password()
+	db := &database{password: pass, redacted: u.Redacted()}
+	switch strings.ToLower(u.Scheme) {
+	case "postgres", "postgresql":
+		cfg, err := pgx.ParseConfig(raw)
+		if err != nil {
+			return nil, mih.Errorf(mih.CodeInvalid, "db: not a valid PostgreSQL URL: %s", scrub(errText(err), pass))
+		}
+		if cfg.ConnectTimeout == 0 {
+			cfg.ConnectTimeout = connectTimeout
+		}
+		if _, ok := cfg.RuntimeParams["application_name"]; !ok {
+			cfg.RuntimeParams["application_name"] = "mih-logstore"
+		}
+		db.kind = Postgres
+		db.connector = stdlib.GetConnector(*cfg)
+		db.source = "postgres://" + net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))) + "/" + cfg.Database
+		if sp := cfg.RuntimeParams["search_path"]; sp != "" {
+			db.source += "?search_path=" + sp
+		}
+	case "mysql", "mariadb":
+		cfg, err := mysqlConfig(u)
+		if err != nil {
+			return nil, err
+		}
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, mih.Errorf(mih.CodeInvalid, "db: %s", scrub(errText(err), pass))
+		}
+		db.kind = MySQL
+		db.connector = conn
+		db.source = "mysql://" + cfg.Addr + "/" + cfg.DBName
+	default:
+		return nil, mih.Errorf(mih.CodeInvalid, "db: scheme %q: want postgres or mysql", u.Scheme)
+	}
+	return db, nil
+}
+
+// mysqlConfig translates mysql://user:pass@host:port/db?params into the driver's configuration.
+// The parameters go through the driver's own DSN parser; user, password, address and database
+// are set as fields, so that no character of theirs can be misread as DSN syntax.
+func mysqlConfig(u *url.URL) (*mysql.Config, error) {
+	q := u.Query()
+	socket := q.Get("socket")
+	q.Del("socket")
+	_, interpolate := q["interpolateParams"]
+	cfg, err := mysql.ParseDSN("/?" + q.Encode())
+	if err != nil {
+		pass, _ := u.User.Password()
+		return nil, mih.Errorf(mih.CodeInvalid, "db: %s", scrub(errText(err), pass))
+	}
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.DBName = strings.TrimPrefix(u.Path, "/")
+	if cfg.DBName == "" {
+		return nil, mih.Errorf(mih.CodeInvalid, "db: the MySQL URL names no database (mysql://user:pass@host:port/moodle)")
+	}
+	switch {
+	case socket != "":
+		cfg.Net, cfg.Addr = "unix", socket
+	case u.Hostname() == "":
+		return nil, mih.Errorf(mih.CodeInvalid, "db: the MySQL URL names no host")
+	default:
+		port := u.Port()
+		if port == "" {
+			port = "3306"
+		}
+		cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(u.Hostname(), port)
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = connectTimeout
+	}
+	// Our only parameters are integers; interpolating them saves the prepare and close round
+	// trips of a server-side statement on every poll.
+	if !interpolate {
+		cfg.InterpolateParams = true
+	}
+	return cfg, nil
+}
+
+// errText is an error's text for a message; the caller scrubs the password from it. pgx's
+// ParseConfigError quotes the connection string (redacted on a best-effort basis only), so its
+// cause is preferred when it has one.
+func errText(err error) string {
+	if e, ok := err.(interface{ Unwrap() error }); ok && e.Unwrap() != nil {
+		return e.Unwrap().Error()
+	}
+	return err.Error()
+}
+
+// scrub removes a password from a text. Passwords shorter than four characters are left alone:
+// replacing them would garble the text and hide little.
+func scrub(text, password string) string {
+	if len(password) < 4 {
+		return text
+	}
+	text = strings.ReplaceAll(text, password, "xxxxx")
+	if esc := url.QueryEscape(password); esc != password {
+		text = strings.ReplaceAll(text, esc, "xxxxx")
+	}
+	if esc := url.PathEscape(password); esc != password {
+		text = strings.ReplaceAll(text, esc, "xxxxx")
+	}
+	return text
+}

@@ -1,0 +1,129 @@
+package logstore
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/go-sql-driver/mysql"
+
+	"github.com/mihhub/mih"
+)
+
+func TestParseDatabase(t *testing.T) {
+	tests := []struct {
+		name, dsn  string
+		kind       string
+		source     string
+		redacted   string
+		errContain string
+	}{
+		{"postgres", "postgres://moodle:pw@db.example.edu:5433/moodle?sslmode=disable", Postgres,
+			"postgres://db.example.edu:5433/moodle", "postgres://moodle:xxxxx@db.example.edu:5433/moodle?sslmode=disable", ""},
+		{"postgresql and a schema", "postgresql://moodle@db/moodle?search_path=lms", Postgres,
+			"postgres://db:5432/moodle?search_path=lms", "postgresql://moodle@db/moodle?search_path=lms", ""},
+		{"mysql", "mysql://moodle:p%40ss@db.example.edu:3307/moodle?tls=skip-verify", MySQL,
+			"mysql://db.example.edu:3307/moodle", "mysql://moodle:xxxxx@db.example.edu:3307/moodle?tls=skip-verify", ""},
+		{"mariadb default port", "mariadb://moodle:pw@db/moodle", MySQL, "mysql://db:3306/moodle", "", ""},
+		{"mysql socket", "mysql://moodle:pw@localhost/moodle?socket=/run/mysqld/mysqld.sock", MySQL,
+			"mysql:///run/mysqld/mysqld.sock/moodle", "", ""},
+		{"mysql without database", "mysql://moodle:pw@db:3306/", "", "", "", "names no database"},
+		{"mysql bad parameter", "mysql://moodle:pw@db/moodle?readTimeout=soon", "", "", "", "db:"},
+		{"unknown scheme", "oracle://u:pw@db/moodle", "", "", "", "want postgres or mysql"},
+		{"not a URL", "host=db user=moodle", "", "", "", "want a postgres"},
+		{"bad port keeps the password out", "postgres://u:Secret-123@db:notaport/moodle", "", "", "", "db:"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			db, err := parseDatabase(tc.dsn)
+			if tc.errContain != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errContain) || mih.ErrorCode(err) != mih.CodeInvalid {
+					t.Fatalf("got %v, want an invalid error containing %q", err, tc.errContain)
+				}
+				if strings.Contains(err.Error(), "Secret-123") {
+					t.Fatalf("error shows the password: %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if db.kind != tc.kind || db.source != tc.source {
+				t.Errorf("got %s %s, want %s %s", db.kind, db.source, tc.kind, tc.source)
+			}
+			if tc.redacted != "" && db.redacted != tc.redacted {
+				t.Errorf("redacted %s, want %s", db.redacted, tc.redacted)
+			}
+		})
+	}
+}
+
+func TestMySQLConfig(t *testing.T) {
+	// Characters that mean something in the driver's own DSN syntax, in the user and password.
+	u, err := url.Parse("mysql://mo%3Ao:p%40ss%3Aw%2Frd@db:3307/moodle?timeout=3s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := mysqlConfig(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := mysql.NewConfig()
+	if cfg.User != "mo:o" || cfg.Passwd != "p@ss:w/rd" || cfg.Addr != "db:3307" || cfg.DBName != "moodle" ||
+		cfg.Net != "tcp" || cfg.Timeout.String() != "3s" || !cfg.InterpolateParams || cfg.Collation != want.Collation {
+		t.Errorf("got %+v", cfg)
+	}
+}
+
+func TestNew_Validation(t *testing.T) {
+	ok := Config{Site: "main", DSN: "postgres://u@db/moodle"}
+	tests := []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"no site", func(c *Config) { c.Site = "" }, "site"},
+		{"prefix with a quote", func(c *Config) { c.Prefix = "mdl_'; DROP TABLE x; --" }, "prefix"},
+		{"uppercase prefix", func(c *Config) { c.Prefix = "MDL_" }, "prefix"},
+		{"other prefix", func(c *Config) { c.Prefix = "m2_" }, ""},
+		{"start beginning", func(c *Config) { c.Start = "beginning" }, ""},
+		{"start id", func(c *Config) { c.Start = "12345" }, ""},
+		{"start zero", func(c *Config) { c.Start = "0" }, "tail_from"},
+		{"start word", func(c *Config) { c.Start = "yesterday" }, "tail_from"},
+		{"batch too big", func(c *Config) { c.BatchSize = MaxBatchSize + 1 }, "batch"},
+		{"negative poll", func(c *Config) { c.PollInterval = -1 }, "negative"},
+		{"no db", func(c *Config) { c.DSN = "" }, "db"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := ok
+			tc.change(&c)
+			tl, err := New(c, metaStub{}, sinkStub{})
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if tl.cfg.Prefix == "" || tl.cfg.BatchSize != DefaultBatchSize || tl.cfg.PollInterval != DefaultPollInterval ||
+					tl.cfg.GapTimeout != DefaultGapTimeout || tl.cfg.Start == "" {
+					t.Errorf("defaults not applied: %+v", tl.cfg)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) || mih.ErrorCode(err) != mih.CodeInvalid {
+				t.Errorf("got %v, want an invalid error about %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// The validation never reaches them: New only needs them to be there.
+type (
+	metaStub struct{ mih.MetaStore }
+	sinkStub struct{}
+)
+
+func (sinkStub) Ingest(context.Context, string, string, []*mih.Event) (mih.IngestResult, error) {
+	return mih.IngestResult{}, nil
+}
