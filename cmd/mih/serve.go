@@ -24,6 +24,7 @@ import (
 	"github.com/mihhub/mih/event"
 	"github.com/mihhub/mih/gateway"
 	mihhttp "github.com/mihhub/mih/http"
+	"github.com/mihhub/mih/logstore"
 	"github.com/mihhub/mih/moodle"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/secret"
@@ -146,21 +147,32 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		Notify:  worker.Notify,
 		Metrics: event.NewMetrics(reg),
 	})
+	tailers := logstore.NewSupervisor(st, ingester, logstore.SupervisorConfig{Owner: owner, Logger: logger})
 	api := mihhttp.NewServer(mihhttp.Config{
-		Store:         st,
-		Ingester:      ingester,
-		Rules:         rules,
-		Notify:        worker.Notify,
-		Gateway:       gw,
-		Circuits:      circuits,
+		Store:    st,
+		Ingester: ingester,
+		Rules:    rules,
+		Notify:   worker.Notify,
+		Gateway:  gw,
+		Circuits: circuits,
+		SiteStatus: func(site string) any {
+			if s := tailers.Status(site); s != nil {
+				return s
+			}
+			return nil
+		},
 		Gatherer:      reg,
 		Logger:        logger,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		PublicMetrics: cfg.PublicMetrics,
 		Version:       Version,
 	})
+	handler, err := withWebUI(cfg, api.Handler(), st, rules, circuits, gw, worker.Notify, logger)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -175,6 +187,9 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	go func() { maintDone <- maintainer.Run(workCtx) }()
 	circuitsDone := make(chan error, 1)
 	go func() { circuitsDone <- circuits.Run(workCtx) }()
+	// Tailers feed ingest, so they stop with the workers, after the HTTP server.
+	tailersDone := make(chan error, 1)
+	go func() { tailersDone <- tailers.Run(workCtx) }()
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	logger.Info("hub started", "listen", ln.Addr().String(), "store", storeName(cfg), "owner", owner)
@@ -200,6 +215,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	}
 	<-maintDone
 	<-circuitsDone
+	<-tailersDone
 	logger.Info("stopped")
 	return runErr
 }
