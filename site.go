@@ -71,6 +71,12 @@ func (s *Site) Validate() error {
 			// The message must not quote the DSN: it carries a password.
 			return Errorf(CodeInvalid, "db: want postgres://user:pass@host:port/dbname or mysql://user:pass@host:port/dbname")
 		}
+		// The password must be in the user part, the one place masking covers.
+		for k := range d.Query() {
+			if strings.EqualFold(k, "password") || strings.EqualFold(k, "sslpassword") {
+				return Errorf(CodeInvalid, "db: put the password in the URL's user part (postgres://user:password@host/db), not in the query parameter %s", k)
+			}
+		}
 	}
 	if s.Tail && s.DB == "" {
 		return Errorf(CodeInvalid, "tail: needs db, the Moodle database to read the log store from")
