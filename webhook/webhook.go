@@ -109,7 +109,8 @@ func Verify(secret string, h http.Header, body []byte, now time.Time, tolerance 
 		return unauthorized("webhook-id is longer than %d characters", maxIDLength)
 	}
 	ts, err := strconv.ParseInt(tsText, 10, 64)
-	if err != nil {
+	// Bounded to ±2^40 s (about 35,000 years) so that now - ts cannot overflow.
+	if err != nil || ts > 1<<40 || ts < -(1<<40) {
 		return unauthorized("webhook-timestamp is not a Unix time in seconds")
 	}
 	// Compare in seconds: a time.Duration overflows for timestamps far from now.
