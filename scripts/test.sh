@@ -40,5 +40,11 @@ MIH_TEST_MYSQL_URL=$(scripts/mariadb.sh start "$work/mdb")
 MIH_TEST_MYSQL_DIR="$work/mdb"
 export MIH_TEST_MYSQL_URL MIH_TEST_MYSQL_DIR
 
+if ! command -v chromium >/dev/null; then
+	echo "== installing chromium for the web UI's browser tests"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 chromium ||
+		{ apt-get update -q -o DPkg::Lock::Timeout=300 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=300 chromium; }
+fi
+
 echo "== go test"
 go test -count=1 -timeout 25m ./...

@@ -37,9 +37,10 @@ const (
 const usage = `mih — Integration Hub for Moodle
 
 Usage:
-  mih serve [flags]                 run the hub (HTTP API, workers)
+  mih serve [flags]                 run the hub (web UI, HTTP API, workers, tailers)
   mih token create [--name NAME]    create an API token and print it
-  mih apply -f FILE                 create or update services and rules from a YAML file
+  mih admin set-password            set the web UI's admin password (read from stdin or asked for)
+  mih apply -f FILE                 create or update sites, services and rules from a YAML file
   mih dlq list [--service S] [--rule N] [--limit N]
   mih dlq replay ID… | --all [--service S] [--rule N]
   mih dlq delete ID… | --all [--service S] [--rule N]
@@ -73,6 +74,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		err = runDLQ(ctx, args[1:], environ, stdout)
 	case "bench":
 		err = runBench(ctx, args[1:], environ, stdout)
+	case "admin":
+		err = runAdmin(ctx, args[1:], environ, os.Stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintf(stdout, "mih %s\n", Version)
 	case "help", "-h", "--help":

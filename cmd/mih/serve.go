@@ -167,8 +167,12 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		PublicMetrics: cfg.PublicMetrics,
 		Version:       Version,
 	})
+	handler, err := withWebUI(cfg, api.Handler(), st, rules, circuits, gw, worker.Notify, logger)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           api.Handler(),
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,

@@ -1,0 +1,96 @@
+package web
+
+import (
+	"cmp"
+	"encoding/base64"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/mihhub/mih"
+)
+
+// Secrets never reach a page: forms show that a secret is stored, never its value; header
+// values whose names say they are credentials are masked; and text that comes from outside (a
+// response body, an error from a broker) passes through a redactor that knows the service's
+// secrets, so that an echo service cannot reflect a token into the UI.
+
+// sensitiveWords mark a header name whose value is a credential.
+var sensitiveWords = []string{"authorization", "key", "token", "secret", "password", "passwd", "cookie", "signature", "credential", "session"}
+
+// sensitiveHeader reports whether a header's value should be masked.
+func sensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	for _, w := range sensitiveWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// headerLine is one header as a page shows it.
+type headerLine struct {
+	Name, Value string
+}
+
+// showHeaders returns headers sorted by name, credential values masked.
+func showHeaders(h map[string]string) []headerLine {
+	out := make([]headerLine, 0, len(h))
+	for k, v := range h {
+		if sensitiveHeader(k) && v != "" {
+			v = mih.Masked
+		}
+		out = append(out, headerLine{k, v})
+	}
+	slices.SortFunc(out, func(a, b headerLine) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// redactor replaces known secret values in text.
+type redactor []string
+
+// minSecretLen keeps a redactor from replacing short, common strings that happen to be secrets
+// (a one-letter password would otherwise blank every "a" of a response).
+const minSecretLen = 4
+
+// secretsOf lists a service's secrets in the forms they may appear in elsewhere.
+func secretsOf(s *mih.Service) redactor {
+	var rd redactor
+	add := func(v string) {
+		if len(v) >= minSecretLen && v != mih.Masked {
+			rd = append(rd, v)
+		}
+	}
+	add(s.Auth.Token)
+	add(s.Auth.Password)
+	add(s.Auth.Value)
+	add(s.SigningSecret)
+	add(strings.TrimPrefix(s.SigningSecret, "whsec_"))
+	if s.Auth.Password != "" {
+		add(base64.StdEncoding.EncodeToString([]byte(s.Auth.Username + ":" + s.Auth.Password)))
+	}
+	if u, err := url.Parse(s.BaseURL); err == nil && u.User != nil {
+		if p, ok := u.User.Password(); ok {
+			add(p)
+			add(url.QueryEscape(p))
+			add(url.PathEscape(p))
+		}
+	}
+	for k, v := range s.Headers {
+		if sensitiveHeader(k) {
+			add(v)
+		}
+	}
+	// Longest first, so that a secret containing another is replaced whole.
+	slices.SortFunc(rd, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	return rd
+}
+
+// apply masks every known secret in text.
+func (rd redactor) apply(text string) string {
+	for _, s := range rd {
+		text = strings.ReplaceAll(text, s, mih.Masked)
+	}
+	return text
+}
