@@ -7,7 +7,6 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/rule"
-	"github.com/mihhub/mih/template"
 )
 
 // deliveryHandler serves the delivery ledger, /api/v1/deliveries: the queue, the dead-letter
@@ -123,7 +122,7 @@ func (h *deliveryHandler) replay(w http.ResponseWriter, r *http.Request) error {
 		return mih.Errorf(mih.CodeConflict, "delivery %d is %s; only dead deliveries can be replayed", id, d.State)
 	}
 	if req.Rerender {
-		if err := h.rerender(ctx, d); err != nil {
+		if err := rule.Rerender(ctx, h.store, d); err != nil {
 			return err
 		}
 	}
@@ -143,49 +142,6 @@ func (h *deliveryHandler) replay(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// rerender builds a dead delivery's request again from its stored event with the current
-// version of its rule, and stores it for the replay. The rule must still send to the same
-// service: a delivery cannot move between services.
-func (h *deliveryHandler) rerender(ctx context.Context, d *mih.Delivery) error {
-	if d.RuleID == 0 || d.EventID == "" {
-		return mih.Errorf(mih.CodeConflict, "delivery %d did not come from a rule and an event, so it cannot be re-rendered; replay it as sent", d.ID)
-	}
-	ru, err := findOptional(ctx, d.RuleID, h.store.FindRuleByID)
-	if err != nil {
-		return err
-	}
-	if ru == nil {
-		return mih.Errorf(mih.CodeConflict, "rule %d of delivery %d was deleted, so it cannot be re-rendered; replay it as sent", d.RuleID, d.ID)
-	}
-	if ru.Service != d.Service {
-		return mih.Errorf(mih.CodeConflict, "rule %d now sends to service %q, delivery %d belongs to %q; replay it as sent", ru.ID, ru.Service, d.ID, d.Service)
-	}
-	ev, err := findOptional(ctx, d.EventID, h.store.FindEventByID)
-	if err != nil {
-		return err
-	}
-	if ev == nil {
-		return mih.Errorf(mih.CodeConflict, "event %q of delivery %d is gone, so it cannot be re-rendered; replay it as sent", d.EventID, d.ID)
-	}
-	c, err := rule.Compile(ru)
-	if err != nil {
-		return mih.Errorf(mih.CodeConflict, "rule %d does not compile any more: %s", ru.ID, mih.ErrorMessage(err))
-	}
-	data, err := ev.Data()
-	if err != nil {
-		return err
-	}
-	if c.Wants(data).Any() {
-		// The rule needs Moodle data: clear the request so the worker renders it again, with
-		// fresh lookups, when the replay goes out.
-		return h.store.SetDeliveryPayload(ctx, d.ID, ru.Method, "", nil)
-	}
-	method, endpoint, payload, err := c.Render(template.Scope{Event: data})
-	if err != nil {
-		return mih.Errorf(mih.CodeConflict, "re-render delivery %d with rule %d: %v", d.ID, ru.ID, err)
-	}
-	return h.store.SetDeliveryPayload(ctx, d.ID, method, endpoint, payload)
-}
 
 // bulkReplayRequest selects dead deliveries to replay. Every field is optional; status, when
 // given, must be "dead". An empty selection replays the whole dead-letter queue.
