@@ -142,7 +142,6 @@ func (h *deliveryHandler) replay(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-
 // bulkReplayRequest selects dead deliveries to replay. Every field is optional; status, when
 // given, must be "dead". An empty selection replays the whole dead-letter queue.
 type bulkReplayRequest struct {

@@ -39,7 +39,6 @@ func (h *Handler) deliveryReplay(w http.ResponseWriter, r *http.Request) error {
 	return h.redirect(w, r, "/deliveries/"+itoa(id), "ok", "Delivery %d replayed: it is pending again.", id)
 }
 
-
 // deliveryDelete deletes one delivery with its attempts; one being sent right now is kept.
 func (h *Handler) deliveryDelete(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
