@@ -184,11 +184,34 @@ func (c CircuitConfig) Window() time.Duration { return seconds(c.WindowS) }
 // Cooldown is how long an open circuit waits before its probe.
 func (c CircuitConfig) Cooldown() time.Duration { return seconds(c.CooldownS) }
 
-// Masked returns a copy safe to show: every secret replaced by Masked, and any password in an
-// AMQP URL too.
+// sensitiveWords mark a header name whose value is a credential.
+var sensitiveWords = []string{"authorization", "key", "token", "secret", "password", "passwd", "cookie", "signature", "credential", "session"}
+
+// SensitiveHeader reports whether a header's name says its value is a credential (an API key in
+// X-Api-Key, a session cookie …): such values are masked wherever headers are shown.
+func SensitiveHeader(name string) bool {
+	n := strings.ToLower(name)
+	if n == "idempotency-key" {
+		return false // names the delivery, proves nothing
+	}
+	for _, w := range sensitiveWords {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Masked returns a copy safe to show: every secret replaced by Masked, header values that are
+// credentials too, and any password in an AMQP URL.
 func (s *Service) Masked() *Service {
 	c := *s
 	c.Headers = maps.Clone(s.Headers)
+	for k, v := range c.Headers {
+		if v != "" && SensitiveHeader(k) {
+			c.Headers[k] = Masked
+		}
+	}
 	mask := func(v *string) {
 		if *v != "" {
 			*v = Masked
@@ -216,6 +239,11 @@ func (s *Service) KeepSecrets(old *Service) {
 		keep(&s.Auth.Value, old.Auth.Value)
 	}
 	keep(&s.SigningSecret, old.SigningSecret)
+	for k, v := range s.Headers {
+		if v == Masked {
+			s.Headers[k] = old.Headers[k]
+		}
+	}
 	if u, err := url.Parse(s.BaseURL); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok && p == Masked {
 			if ou, err := url.Parse(old.BaseURL); err == nil && ou.User != nil {

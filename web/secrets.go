@@ -15,19 +15,8 @@ import (
 // response body, an error from a broker) passes through a redactor that knows the service's
 // secrets, so that an echo service cannot reflect a token into the UI.
 
-// sensitiveWords mark a header name whose value is a credential.
-var sensitiveWords = []string{"authorization", "key", "token", "secret", "password", "passwd", "cookie", "signature", "credential", "session"}
-
 // sensitiveHeader reports whether a header's value should be masked.
-func sensitiveHeader(name string) bool {
-	n := strings.ToLower(name)
-	for _, w := range sensitiveWords {
-		if strings.Contains(n, w) {
-			return true
-		}
-	}
-	return false
-}
+func sensitiveHeader(name string) bool { return mih.SensitiveHeader(name) }
 
 // headerLine is one header as a page shows it.
 type headerLine struct {

@@ -53,6 +53,11 @@ func Mask(h http.Header, extra string) map[string]string {
 			out[k] = mih.Masked
 		}
 	}
+	for k, v := range out {
+		if v != "" && mih.SensitiveHeader(k) {
+			out[k] = mih.Masked
+		}
+	}
 	if extra != "" {
 		if k := http.CanonicalHeaderKey(extra); out[k] != "" {
 			out[k] = mih.Masked
