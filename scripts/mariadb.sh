@@ -22,6 +22,7 @@
 set -euo pipefail
 
 die() { echo "mariadb.sh: $*" >&2; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 usage() { die "usage: $0 start|stop|restart|url DIR"; }
 
@@ -55,43 +56,9 @@ as() {
 	fi
 }
 
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-free_port() {
-	local port
-	for _ in $(seq 1 50); do
-		if command -v python3 >/dev/null; then
-			port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-		else
-			port=$((20000 + RANDOM % 40000))
-		fi
-		[[ $port == 3306 ]] && continue
-		if port_free "$port"; then
-			echo "$port"
-			return
-		fi
-	done
-	die "no free port found"
-}
 
-# reachable lets the mysql user reach dir: a parent made by mktemp -d is 0700, so grant it search
-# permission (x, not read) when it is a temporary folder of ours; elsewhere, refuse.
-reachable() {
-	local dir=$1 p
-	[[ $(id -u) == 0 ]] || return 0
-	p=$(dirname "$dir")
-	while [[ $p != / ]]; do
-		if ! runuser -u mysql -- test -x "$p"; then
-			case $p in
-			/tmp/* | "${TMPDIR:-/tmp}"/*) chmod o+x "$p" ;;
-			*) die "the mysql user cannot reach $p: use a DIR under /tmp" ;;
-			esac
-		fi
-		p=$(dirname "$p")
-	done
-}
 
-alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 
 running() { [[ -f $1/mariadb.pid ]] && alive "$(<"$1/mariadb.pid")"; }
 
@@ -141,7 +108,7 @@ start() {
 		return
 	fi
 	install_mariadb
-	reachable "$dir"
+	reachable mysql "$dir"
 	[[ $(id -u) == 0 ]] && chown mysql:mysql "$dir"
 	local fresh=0
 	if [[ ! -d $dir/data/mysql ]]; then
@@ -152,7 +119,7 @@ start() {
 	# A stopped server keeps its port when it is still free, so that clients reconnect to the
 	# URL they have.
 	if [[ ! -f $dir/port ]] || ! port_free "$(<"$dir/port")"; then
-		free_port >"$dir/port"
+		free_port 3306 >"$dir/port"
 	fi
 	[[ $(id -u) == 0 ]] && chown -R mysql:mysql "$dir"
 	launch "$dir"

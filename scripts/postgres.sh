@@ -18,6 +18,7 @@
 set -euo pipefail
 
 die() { echo "postgres.sh: $*" >&2; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 usage() { die "usage: $0 start|stop|url DIR"; }
 
@@ -47,40 +48,7 @@ as() {
 	fi
 }
 
-free_port() {
-	local port
-	for _ in $(seq 1 50); do
-		if command -v python3 >/dev/null; then
-			port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-		else
-			port=$((20000 + RANDOM % 40000))
-		fi
-		[[ $port == 5432 ]] && continue
-		# A refused connection means nobody listens there.
-		if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-			echo "$port"
-			return
-		fi
-	done
-	die "no free port found"
-}
 
-# reachable lets the postgres user reach dir: a parent made by mktemp -d is 0700, so grant it
-# search permission (x, not read) when it is a temporary folder of ours; elsewhere, refuse.
-reachable() {
-	local dir=$1 p
-	[[ $(id -u) == 0 ]] || return 0
-	p=$(dirname "$dir")
-	while [[ $p != / ]]; do
-		if ! runuser -u postgres -- test -x "$p"; then
-			case $p in
-			/tmp/* | "${TMPDIR:-/tmp}"/*) chmod o+x "$p" ;;
-			*) die "the postgres user cannot reach $p: use a DIR under /tmp" ;;
-			esac
-		fi
-		p=$(dirname "$p")
-	done
-}
 
 running() {
 	[[ -f $1/data/postmaster.pid ]] && as "$(bindir)/pg_ctl" -D "$1/data" status >/dev/null 2>&1
@@ -95,7 +63,7 @@ start() {
 		return
 	fi
 	bin=$(bindir)
-	reachable "$dir"
+	reachable postgres "$dir"
 	[[ $(id -u) == 0 ]] && chown -R postgres:postgres "$dir"
 	if [[ ! -f $dir/data/PG_VERSION ]]; then
 		as "$bin/initdb" -D "$dir/data" -U postgres -A trust --no-sync -E UTF8 --locale=C >"$dir/initdb.log" 2>&1 ||
@@ -117,7 +85,7 @@ start() {
 	fi
 	# Another process may take the port between our check and the server's bind: try again then.
 	for _ in 1 2 3 4 5; do
-		port=$(free_port)
+		port=$(free_port 5432)
 		if as "$bin/pg_ctl" -D "$dir/data" -l "$dir/log" -w -t 60 -o "-p $port" start >/dev/null 2>&1; then
 			url="postgres://postgres@127.0.0.1:$port/postgres?sslmode=disable"
 			for _ in $(seq 1 100); do

@@ -25,6 +25,7 @@
 set -euo pipefail
 
 die() { echo "rabbitmq.sh: $*" >&2; exit 1; }
+source "$(dirname "$0")/lib.sh"
 
 usage() { die "usage: $0 start|stop|restart|url DIR"; }
 
@@ -42,26 +43,7 @@ install_rabbitmq() {
 	[[ -x $SBIN/rabbitmq-server ]] || die "no $SBIN/rabbitmq-server after installing rabbitmq-server"
 }
 
-# port_free reports whether nobody listens on 127.0.0.1:$1 (a refused connection).
-port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
-# free_port prints a free port of 127.0.0.1 that is none of the ports given as arguments.
-free_port() {
-	local port
-	for _ in $(seq 1 50); do
-		if command -v python3 >/dev/null; then
-			port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-		else
-			port=$((20000 + RANDOM % 40000))
-		fi
-		case " 5672 4369 25672 $* " in *" $port "*) continue ;; esac
-		if port_free "$port"; then
-			echo "$port"
-			return
-		fi
-	done
-	die "no free port found"
-}
 
 # setenv exports what the server and the CLI tools of the broker in $dir need. It reads the
 # node name and ports saved in $dir at the first start.
@@ -90,12 +72,11 @@ setenv() {
 ctl() {
 	local dir=$1 tool=$2 p
 	shift 2
-	p=$(free_port "$(<"$dir/port")" "$(<"$dir/dist_port")" "$(<"$dir/epmd_port")")
+	p=$(free_port 5672 4369 25672 "$(<"$dir/port")" "$(<"$dir/dist_port")" "$(<"$dir/epmd_port")")
 	RABBITMQ_CTL_DIST_PORT_MIN=$p RABBITMQ_CTL_DIST_PORT_MAX=$p \
 		timeout 60 "$SBIN/$tool" -n "$RABBITMQ_NODENAME" "$@"
 }
 
-alive() { [[ -n ${1:-} ]] && kill -0 "$1" 2>/dev/null; }
 
 # running reports whether the broker of $dir is up (its beam process, by the pid it wrote).
 running() {
@@ -146,9 +127,9 @@ start() {
 	if [[ ! -f $dir/port ]] || ! port_free "$(<"$dir/port")" || ! port_free "$(<"$dir/dist_port")" ||
 		! port_free "$(<"$dir/epmd_port")"; then
 		local port dist epmd
-		port=$(free_port)
-		dist=$(free_port "$port")
-		epmd=$(free_port "$port" "$dist")
+		port=$(free_port 5672 4369 25672)
+		dist=$(free_port 5672 4369 25672 "$port")
+		epmd=$(free_port 5672 4369 25672 "$port" "$dist")
 		echo "$port" >"$dir/port"
 		echo "$dist" >"$dir/dist_port"
 		echo "$epmd" >"$dir/epmd_port"
