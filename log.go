@@ -15,7 +15,7 @@ type LogEntry struct {
 	Success    bool      `json:"success"`
 	Error      string    `json:"error,omitempty"`
 	DeliveryID int64     `json:"delivery_id,omitempty"`
-	Source     string    `json:"source"` // "delivery" or "gateway"
+	Source     string    `json:"source"` // "delivery", "gateway" or "sync"
 }
 
 // LogFilter selects log entries, newest first.

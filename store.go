@@ -22,6 +22,7 @@ type Store interface {
 	CircuitStore
 	SiteStore
 	LeaseStore
+	SyncStore
 	Close() error
 }
 

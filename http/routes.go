@@ -37,6 +37,7 @@ func (s *Server) routeTable() []route {
 	logs := &logHandler{store: c.Store}
 	stats := &statsHandler{store: c.Store, circuits: c.Circuits, now: c.Now}
 	sites := &siteHandler{store: c.Store, status: c.SiteStatus}
+	syncs := &syncHandler{store: c.Store}
 	compat := &backendSyncHandler{ingester: c.Ingester, now: c.Now}
 
 	const v1 = "/api/v1"
@@ -77,6 +78,17 @@ func (s *Server) routeTable() []route {
 		{Method: "GET", Pattern: v1 + "/sites/{name}", Handler: s.api(sites.get)},
 		{Method: "PUT", Pattern: v1 + "/sites/{name}", Handler: s.api(sites.update)},
 		{Method: "DELETE", Pattern: v1 + "/sites/{name}", Handler: s.api(sites.delete)},
+
+		{Method: "GET", Pattern: v1 + "/sync", Handler: s.api(syncs.list)},
+		{Method: "POST", Pattern: v1 + "/sync", Handler: s.api(syncs.create)},
+		{Method: "GET", Pattern: v1 + "/sync/{job}", Handler: s.api(syncs.get)},
+		{Method: "PUT", Pattern: v1 + "/sync/{job}", Handler: s.api(syncs.update)},
+		{Method: "DELETE", Pattern: v1 + "/sync/{job}", Handler: s.api(syncs.delete)},
+		{Method: "POST", Pattern: v1 + "/sync/{job}/plan", Handler: s.api(syncs.plan)},
+		{Method: "POST", Pattern: v1 + "/sync/{job}/apply", Handler: s.api(syncs.apply)},
+		{Method: "GET", Pattern: v1 + "/sync/{job}/{sub}", Handler: s.api(syncs.sub)},
+		{Method: "GET", Pattern: v1 + "/sync/runs/{id}", Handler: s.api(syncs.run)},
+		{Method: "GET", Pattern: v1 + "/sync/runs/{id}/missing.csv", Handler: s.api(syncs.missingCSV)},
 
 		{Method: "GET", Pattern: v1 + "/logs", Handler: s.api(logs.list)},
 		{Method: "GET", Pattern: v1 + "/stats", Handler: s.api(stats.get)},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -16,14 +17,17 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/rule"
+	coursesync "github.com/mihhub/mih/sync"
 )
 
-// applyFile is the declarative configuration `mih apply` reads. Sites, services and rules use
-// exactly the JSON shapes of the API; rules are matched by name, so every rule in a file needs one.
+// applyFile is the declarative configuration `mih apply` reads. Sites, services, rules and sync
+// jobs use exactly the JSON shapes of the API; rules are matched by name, so every rule in a file
+// needs one.
 type applyFile struct {
 	Sites    []map[string]any `yaml:"sites"`
 	Services []map[string]any `yaml:"services"`
 	Rules    []map[string]any `yaml:"rules"`
+	Sync     []map[string]any `yaml:"sync"`
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -31,7 +35,7 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 func runApply(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("apply", pflag.ContinueOnError)
 	storeFlags(fs)
-	path := fs.StringP("file", "f", "", "YAML file with sites:, services: and rules:")
+	path := fs.StringP("file", "f", "", "YAML file with sites:, services:, rules: and sync:")
 	dry := fs.Bool("dry-run", false, "check the file and say what would change, without changing anything")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -63,7 +67,7 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 			return v
 		})
 	}
-	for _, m := range append(append(f.Sites, f.Services...), f.Rules...) {
+	for _, m := range append(append(append(f.Sites, f.Services...), f.Rules...), f.Sync...) {
 		expandStrings(m, expand)
 	}
 	if len(missing) > 0 {
@@ -105,6 +109,11 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 			return mih.Errorf(mih.CodeInvalid, "%s: rules[%d] (%s): %s", *path, i, r.Name, mih.ErrorMessage(err))
 		}
 		rules = append(rules, r)
+	}
+
+	jobs, err := decodeSyncJobs(*path, f.Sync)
+	if err != nil {
+		return err
 	}
 
 	cfg, err := loadConfig(fs, environ)
@@ -206,7 +215,7 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 		}
 		fmt.Fprintf(stdout, "rule %s updated%s\n", r.Name, verb)
 	}
-	return nil
+	return applySyncJobs(ctx, st, jobs, sites, services, *dry, verb, stdout)
 }
 
 // decodeJSONShape decodes a YAML mapping through JSON, so that apply files and the API share one
@@ -282,4 +291,109 @@ func envMap(environ []string) map[string]string {
 		}
 	}
 	return m
+}
+
+// decodeSyncJobs reads the file's sync jobs and checks their own fields and schedules; that their
+// sites and services exist is checked when they are applied.
+func decodeSyncJobs(path string, list []map[string]any) ([]*mih.SyncJob, error) {
+	jobs := make([]*mih.SyncJob, 0, len(list))
+	for i, m := range list {
+		j := mih.NewSyncJob()
+		if err := decodeJSONShape(m, j); err != nil {
+			return nil, mih.Errorf(mih.CodeInvalid, "%s: sync[%d]: %s", path, i, jsonMessage(err))
+		}
+		j.Normalize()
+		err := j.Validate()
+		if err == nil && j.Schedule != "" {
+			_, err = coursesync.ParseSchedule(j.Schedule)
+		}
+		if err != nil {
+			return nil, mih.Errorf(mih.CodeInvalid, "%s: sync[%d] (%s): %s", path, i, j.Name, mih.ErrorMessage(err))
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs, nil
+}
+
+// jsonMessage is a decoding error's text; a category of the wrong shape says so itself.
+func jsonMessage(err error) string {
+	if e, ok := errors.AsType[*mih.Error](err); ok {
+		return e.Message
+	}
+	return err.Error()
+}
+
+// applyRegistry finds sites and services in the store, and, in a dry run, also in the file,
+// where they would have been created.
+type applyRegistry struct {
+	st       mih.Store
+	sites    []*mih.Site
+	services []*mih.Service
+	dry      bool
+}
+
+func (r applyRegistry) FindSiteByName(ctx context.Context, name string) (*mih.Site, error) {
+	s, err := r.st.FindSiteByName(ctx, name)
+	if mih.ErrorCode(err) == mih.CodeNotFound && r.dry {
+		for _, x := range r.sites {
+			if x.Name == name {
+				return x, nil
+			}
+		}
+	}
+	return s, err
+}
+
+func (r applyRegistry) FindServiceByName(ctx context.Context, name string) (*mih.Service, error) {
+	s, err := r.st.FindServiceByName(ctx, name)
+	if mih.ErrorCode(err) == mih.CodeNotFound && r.dry {
+		for _, x := range r.services {
+			if x.Name == name {
+				return x, nil
+			}
+		}
+	}
+	return s, err
+}
+
+// applySyncJobs creates or replaces the file's sync jobs, after the sites and services they
+// name. Runs are not started: a job runs on its schedule, or when asked.
+func applySyncJobs(ctx context.Context, st mih.Store, jobs []*mih.SyncJob, sites []*mih.Site, services []*mih.Service,
+	dry bool, verb string, stdout io.Writer) error {
+	reg := applyRegistry{st: st, sites: sites, services: services, dry: dry}
+	for _, j := range jobs {
+		if err := coursesync.CheckJob(ctx, reg, j); err != nil {
+			return mih.Errorf(mih.CodeInvalid, "sync job %s: %s", j.Name, mih.ErrorMessage(err))
+		}
+		old, err := st.FindSyncJobByName(ctx, j.Name)
+		switch {
+		case mih.ErrorCode(err) == mih.CodeNotFound:
+			if !dry {
+				if err := st.CreateSyncJob(ctx, j); err != nil {
+					return fmt.Errorf("create sync job %s: %w", j.Name, err)
+				}
+			}
+			fmt.Fprintf(stdout, "sync job %s created%s\n", j.Name, verb)
+		case err != nil:
+			return fmt.Errorf("find sync job %s: %w", j.Name, err)
+		default:
+			if sameSyncJob(old, j) {
+				fmt.Fprintf(stdout, "sync job %s unchanged\n", j.Name)
+				continue
+			}
+			if !dry {
+				if err := st.UpdateSyncJob(ctx, j); err != nil {
+					return fmt.Errorf("update sync job %s: %w", j.Name, err)
+				}
+			}
+			fmt.Fprintf(stdout, "sync job %s updated%s\n", j.Name, verb)
+		}
+	}
+	return nil
+}
+
+func sameSyncJob(a, b *mih.SyncJob) bool {
+	x, y := *a, *b
+	x.CreatedAt, x.UpdatedAt = y.CreatedAt, y.UpdatedAt
+	return reflect.DeepEqual(x, y)
 }

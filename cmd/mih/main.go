@@ -40,7 +40,10 @@ Usage:
   mih serve [flags]                 run the hub (web UI, HTTP API, workers, tailers)
   mih token create [--name NAME]    create an API token and print it
   mih admin set-password            set the web UI's admin password (read from stdin or asked for)
-  mih apply -f FILE                 create or update sites, services and rules from a YAML file
+  mih apply -f FILE                 create or update sites, services, rules and sync jobs from a YAML file
+  mih sync list                     list course sync jobs
+  mih sync run JOB [--dry-run] [--csv FILE]
+                                    plan (and apply) a course sync job, missing users to a CSV
   mih dlq list [--service S] [--rule N] [--limit N]
   mih dlq replay ID… | --all [--service S] [--rule N]
   mih dlq delete ID… | --all [--service S] [--rule N]
@@ -74,6 +77,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		err = runDLQ(ctx, args[1:], environ, stdout)
 	case "bench":
 		err = runBench(ctx, args[1:], environ, stdout)
+	case "sync":
+		err = runSync(ctx, args[1:], environ, stdout, stderr)
 	case "admin":
 		err = runAdmin(ctx, args[1:], environ, os.Stdin, stdout, stderr)
 	case "version", "--version":

@@ -30,6 +30,7 @@ import (
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/postgres"
 	"github.com/mihhub/mih/store/sqlite"
+	coursesync "github.com/mihhub/mih/sync"
 	"github.com/mihhub/mih/transport/amqp"
 	"github.com/mihhub/mih/transport/rest"
 	"github.com/mihhub/mih/transport/soap"
@@ -190,6 +191,16 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	// Tailers feed ingest, so they stop with the workers, after the HTTP server.
 	tailersDone := make(chan error, 1)
 	go func() { tailersDone <- tailers.Run(workCtx) }()
+	// Course sync: the scheduler runs the due jobs and the runs the API queues, each under its
+	// job's lease. Sources go through the circuit breaker like every call, on a REST transport
+	// that reads a source whole (up to coursesync.DefaultMaxSourceBytes).
+	syncTransport := rest.New(rest.Options{Version: Version, MaxResponseBody: coursesync.DefaultMaxSourceBytes + 1})
+	defer syncTransport.Close()
+	syncGateway := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: syncTransport}, gateway.Options{Guard: circuits, Logger: logger})
+	syncScheduler := coursesync.NewScheduler(coursesync.New(coursesync.Config{Store: st, Gateway: syncGateway, Runner: owner, Logger: logger}),
+		coursesync.SchedulerOptions{Interval: cfg.PollInterval, Logger: logger})
+	syncDone := make(chan error, 1)
+	go func() { syncDone <- syncScheduler.Run(workCtx) }()
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
 	logger.Info("hub started", "listen", ln.Addr().String(), "store", storeName(cfg), "owner", owner)
@@ -216,6 +227,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	<-maintDone
 	<-circuitsDone
 	<-tailersDone
+	<-syncDone
 	logger.Info("stopped")
 	return runErr
 }

@@ -33,6 +33,7 @@ func Run(t *testing.T, open func(t *testing.T) mih.Store) {
 		{"CircuitStore", circuitTests},
 		{"SiteStore", siteTests},
 		{"LeaseStore", leaseTests},
+		{"SyncStore", syncTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
