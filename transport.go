@@ -23,6 +23,7 @@ type Response struct {
 	Status         int
 	Headers        http.Header
 	Body           []byte
+	Truncated      bool // Body was cut at the transport's limit
 	Latency        time.Duration
 	URL            string            // where the request went, without credentials
 	RequestHeaders map[string]string // as sent, secrets masked

@@ -86,11 +86,14 @@ type gatewayAnswer struct {
 	Headers map[string]string `json:"headers"`
 	// Body is JSON when the service sent JSON (or SOAP, parsed), a string otherwise, null when
 	// there was no body; BodyEncoding is "base64" when the body is not UTF-8 text.
-	Body         any        `json:"body"`
-	BodyEncoding string     `json:"body_encoding,omitempty"`
-	Attempts     int        `json:"attempts"`
-	LatencyMS    float64    `json:"latency_ms"`
-	Error        *callError `json:"error,omitempty"`
+	Body         any    `json:"body"`
+	BodyEncoding string `json:"body_encoding,omitempty"`
+	// BodyTruncated says the body was longer than the transport's limit and is cut (so never
+	// JSON).
+	BodyTruncated bool       `json:"body_truncated,omitempty"`
+	Attempts      int        `json:"attempts"`
+	LatencyMS     float64    `json:"latency_ms"`
+	Error         *callError `json:"error,omitempty"`
 }
 
 // callError says why a call failed: a transport error code (http_error, timeout, network,
@@ -282,6 +285,7 @@ func answer(svc *mih.Service, res *gateway.Result) gatewayAnswer {
 			a.Headers[k] = strings.Join(v, ", ")
 		}
 		a.Body, a.BodyEncoding = answerBody(svc, resp)
+		a.BodyTruncated = resp.Truncated
 	}
 	if res.Err != nil {
 		a.Error = &callError{Code: string(mih.CodeInternal), Message: mih.ErrorMessage(res.Err)}

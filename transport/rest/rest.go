@@ -14,7 +14,8 @@
 // following it would turn the POST into a GET and could carry credentials to another host.
 //
 // Response bodies are read up to Options.MaxResponseBody (1 MiB by default) and returned whole
-// up to that size; a longer body is cut there and its connection closed rather than drained.
+// up to that size; a longer body is cut there (Response.Truncated) and its connection closed
+// rather than drained.
 // Callers that persist bodies keep less (the delivery ledger keeps 64 KiB per attempt).
 package rest
 
@@ -142,11 +143,11 @@ func (t *Transport) Send(ctx context.Context, s *mih.Service, r *mih.Request) (*
 		resp.Latency = time.Since(start)
 		return resp, classify(ctx, err)
 	}
-	body, err := t.readBody(hr)
+	body, truncated, err := t.readBody(hr)
 	resp.Latency = time.Since(start)
 	resp.Status = hr.StatusCode
 	resp.Headers = hr.Header
-	resp.Body = body
+	resp.Body, resp.Truncated = body, truncated
 	if err != nil {
 		return resp, classify(ctx, err)
 	}
@@ -154,12 +155,16 @@ func (t *Transport) Send(ctx context.Context, s *mih.Service, r *mih.Request) (*
 }
 
 // readBody reads up to maxBody bytes. A body within the limit is drained to EOF so that the
-// connection goes back to the pool; a longer one is cut and its connection closed.
-func (t *Transport) readBody(hr *http.Response) ([]byte, error) {
+// connection goes back to the pool; a longer one is cut, reported as truncated, and its
+// connection closed.
+func (t *Transport) readBody(hr *http.Response) ([]byte, bool, error) {
 	defer hr.Body.Close()
 	var buf bytes.Buffer
-	_, err := io.Copy(&buf, io.LimitReader(hr.Body, t.maxBody))
-	return buf.Bytes(), err
+	_, err := io.Copy(&buf, io.LimitReader(hr.Body, t.maxBody+1))
+	if int64(buf.Len()) > t.maxBody {
+		return buf.Bytes()[:t.maxBody], true, err
+	}
+	return buf.Bytes(), false, err
 }
 
 // statusError classifies a complete response by its status.

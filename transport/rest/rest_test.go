@@ -405,8 +405,14 @@ func TestTransport_Send_BodyCap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(resp.Body) != 10 {
-		t.Errorf("body: got %d bytes, want 10", len(resp.Body))
+	if len(resp.Body) != 10 || !resp.Truncated {
+		t.Errorf("body: got %d bytes, truncated %v; want 10, truncated", len(resp.Body), resp.Truncated)
+	}
+	// Exactly at the limit is whole.
+	srv2, _ := receiver(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, strings.Repeat("y", 10)) })
+	resp, err = tr.Send(context.Background(), restService(srv2.URL), &mih.Request{Method: "POST"})
+	if err != nil || len(resp.Body) != 10 || resp.Truncated {
+		t.Errorf("body at the limit: %d bytes, truncated %v, %v", len(resp.Body), resp.Truncated, err)
 	}
 }
 
