@@ -125,19 +125,7 @@ func (h *syncHandler) update(w http.ResponseWriter, r *http.Request) error {
 
 // delete removes a job and its run history; a job with a run queued or going on is refused.
 func (h *syncHandler) delete(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("job")
-	if _, err := h.store.FindSyncJobByName(r.Context(), name); err != nil {
-		return err
-	}
-	busy, _, err := h.store.FindSyncRuns(r.Context(), mih.SyncRunFilter{Job: name,
-		Status: []mih.SyncRunStatus{mih.SyncQueued, mih.SyncRunning}, Limit: 1})
-	if err != nil {
-		return err
-	}
-	if len(busy) > 0 {
-		return mih.Errorf(mih.CodeConflict, "sync job %q has run %d %s: delete it when the run is over", name, busy[0].ID, busy[0].Status)
-	}
-	if err := h.store.DeleteSyncJob(r.Context(), name); err != nil {
+	if err := coursesync.DeleteJob(r.Context(), h.store, r.PathValue("job")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -174,19 +162,8 @@ func (h *syncHandler) queue(w http.ResponseWriter, r *http.Request, kind mih.Syn
 	if err := decodeJSON(r, &body, true); err != nil {
 		return err
 	}
-	if body.Expect != "" && kind != mih.SyncApply {
-		return mih.Errorf(mih.CodeInvalid, "expect: only an apply confirms a plan")
-	}
-	job, err := h.store.FindSyncJobByName(r.Context(), r.PathValue("job"))
+	run, err := coursesync.QueueRun(r.Context(), h.store, r.PathValue("job"), kind, mih.TriggerAPI, body.Expect)
 	if err != nil {
-		return err
-	}
-	if kind == mih.SyncApply && !job.Enabled {
-		return mih.Errorf(mih.CodeConflict, "sync job %q is disabled: enable it to apply changes (a plan is still possible)", job.Name)
-	}
-	run := &mih.SyncRun{Job: job.Name, Kind: kind, Trigger: mih.TriggerAPI, Status: mih.SyncQueued,
-		Expect: strings.TrimSpace(body.Expect), Progress: mih.SyncProgress{Phase: mih.PhaseQueued}}
-	if err := h.store.CreateSyncRun(r.Context(), run); err != nil {
 		return err
 	}
 	w.Header().Set("Location", runPath(run.ID))

@@ -19,7 +19,7 @@ type route struct {
 }
 
 // routeTable is the one list of the UI's pages and actions. A new page adds a handler method in
-// a file of its own and its lines here (the course sync page is one such file: sync.go).
+// a file of its own and its lines here.
 func (h *Handler) routeTable() []route {
 	return []route{
 		{Method: "GET", Pattern: "/login", Public: true, Handler: h.loginPage},
@@ -60,7 +60,23 @@ func (h *Handler) routeTable() []route {
 
 		{Method: "GET", Pattern: "/events", Handler: h.eventList},
 		{Method: "GET", Pattern: "/logs", Handler: h.logList},
-		{Method: "GET", Pattern: "/sync", Handler: h.syncPage},
+
+		// Course sync. A job's pages are under /sync/{job}/…, never /sync/{job} alone, so that
+		// /sync/new cannot hide a job named "new".
+		{Method: "GET", Pattern: "/sync", Handler: h.syncList},
+		{Method: "GET", Pattern: "/sync/new", Handler: h.syncNew},
+		{Method: "POST", Pattern: "/sync", Handler: h.syncCreate},
+		{Method: "GET", Pattern: "/sync/{job}/edit", Handler: h.syncEdit},
+		{Method: "POST", Pattern: "/sync/{job}/edit", Handler: h.syncUpdate},
+		{Method: "GET", Pattern: "/sync/{job}/delete", Handler: h.syncDeleteConfirm},
+		{Method: "POST", Pattern: "/sync/{job}/delete", Handler: h.syncDelete},
+		{Method: "POST", Pattern: "/sync/{job}/enabled", Handler: h.syncEnable},
+		{Method: "POST", Pattern: "/sync/{job}/plan", Handler: h.syncPlan},
+		{Method: "POST", Pattern: "/sync/{job}/apply", Handler: h.syncApply},
+		{Method: "GET", Pattern: "/sync/{job}/runs", Handler: h.syncRuns},
+		{Method: "GET", Pattern: "/sync/{job}/runs/{id}", Handler: h.syncRun},
+		{Method: "GET", Pattern: "/sync/{job}/runs/{id}/live", Handler: h.syncRunLive},
+		{Method: "GET", Pattern: "/sync/{job}/runs/{id}/missing.csv", Handler: h.syncMissingCSV},
 	}
 }
 

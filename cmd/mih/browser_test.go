@@ -18,6 +18,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/moodle"
+	"github.com/mihhub/mih/moodle/moodletest"
 	"github.com/mihhub/mih/web"
 )
 
@@ -324,7 +326,7 @@ func TestBrowser_AdminUI(t *testing.T) {
 	for _, p := range []struct{ path, want, name string }{
 		{"/events", "browser-2", "12-events"},
 		{"/logs", "crm", "13-logs"},
-		{"/sync", "configured with mih apply", "14-sync"},
+		{"/sync", "No sync jobs yet", "14-sync"},
 	} {
 		browserRun(t, ctx, "open "+p.path, chromedp.Navigate(base+p.path))
 		if s := text(t, ctx); !strings.Contains(s, p.want) {
@@ -345,6 +347,115 @@ func TestBrowser_AdminUI(t *testing.T) {
 		t.Errorf("on a phone the page scrolls sideways (%v)", err)
 	}
 	shot(t, ctx, dir, "15-dashboard-phone")
+}
+
+// The course sync pages in Chromium, on the real hub with its scheduler: a Moodle site
+// (moodletest) and the academic system (a loopback REST service with a bearer token) registered
+// through the API, the job created through the form, Preview showing the plan, Confirm applying
+// it while the page follows the progress by itself, and the report.
+func TestBrowser_CourseSync(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test")
+	}
+	ctx := browser(t)
+	dir := screenshots(t)
+
+	ws := moodletest.NewServer(t, moodletest.Options{})
+	for _, u := range []string{"00000000074", "00000000076", "00000000077", "00000000078", "00000000023", "00000000087"} {
+		ws.AddUser(moodletest.User{Username: u, FirstName: "F", LastName: u, Email: u + "@example.edu"})
+	}
+	// Enrolling takes a moment, so that the page can be seen following the apply.
+	ws.SetLatency(moodle.FuncEnrolUsers, 2500*time.Millisecond)
+	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+browserSecret {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		fmt.Fprint(w, seed004)
+	}))
+	defer src.Close()
+	hub, _ := startInProcess(t)
+	base := strings.TrimSuffix(hub, "/")
+	for _, c := range []struct {
+		path string
+		body any
+	}{
+		{"sites", map[string]any{"name": "main", "url": ws.URL, "token": ws.Token}},
+		{"services", map[string]any{"name": "academic", "type": "rest", "base_url": src.URL, "max_retries": 0,
+			"auth": map[string]any{"type": "bearer", "token": browserSecret}}},
+	} {
+		if code, b := apiCall(t, "POST", hub+"api/v1/"+c.path, c.body); code != http.StatusCreated {
+			t.Fatalf("create %s: %d %s", c.path, code, b)
+		}
+	}
+
+	browserRun(t, ctx, "open the sign-in page", chromedp.Navigate(base+"/sync"), chromedp.WaitVisible(chromedp.ID("f-secret")))
+	browserRun(t, ctx, "type the token", chromedp.SendKeys(chromedp.ID("f-secret"), e2eToken))
+	submit(t, ctx, "sign in", `form[action="/login"] button[type=submit]`)
+
+	// The job through the form.
+	browserRun(t, ctx, "open the sync job form", chromedp.Navigate(base+"/sync/new"), chromedp.WaitVisible(chromedp.ID("f-name")))
+	browserRun(t, ctx, "fill the sync job form",
+		chromedp.SendKeys(chromedp.ID("f-name"), "webcourse"),
+		setField("f-site", "main"),
+		setField("f-source-service", "academic"),
+		chromedp.SendKeys(chromedp.ID("f-source-path"), "/courses"),
+		chromedp.Click(chromedp.ID("f-removal-suspend")),
+		chromedp.SendKeys(chromedp.ID("f-schedule"), "CRON_TZ=UTC 30 5 * * *"),
+	)
+	shot(t, ctx, dir, "16-sync-job-new")
+	submit(t, ctx, "add the sync job", `button[value=save]`)
+	if s := text(t, ctx); !strings.Contains(s, "Sync job webcourse added") || !strings.Contains(s, "05:30:00 UTC") {
+		t.Fatalf("after adding the job:\n%s", s)
+	}
+
+	// Preview: the run page shows the plan once the hub's scheduler has computed it.
+	submit(t, ctx, "preview", `form[action="/sync/webcourse/plan"] button`)
+	waitJS(t, ctx, "the preview shows the plan", `!!document.querySelector('#live [data-final]')`, 15*time.Second)
+	s := text(t, ctx)
+	for _, want := range []string{"Courses to create (3)", "Exemple name - Geography Course", "Enrolments to add (12)",
+		"Missing users (1)", "00000000069", "Confirm and apply"} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("the preview lacks %q:\n%s", want, s)
+		}
+	}
+	if len(ws.Courses()) != 0 {
+		t.Fatal("the preview changed Moodle")
+	}
+	shot(t, ctx, dir, "17-sync-preview")
+	previewURL, _ := chromedp.Run(ctx, chromedp.Location())
+
+	// Confirm: the page follows the apply's progress by itself, then shows the report.
+	submit(t, ctx, "confirm the plan", `form[action="/sync/webcourse/apply"] button[type=submit]`)
+	waitJS(t, ctx, "the run page shows the enrolments going on",
+		`(document.querySelector('#live li[aria-current="step"]') || {textContent: ''}).textContent.includes('Enrol and reactivate')`, 15*time.Second)
+	shot(t, ctx, dir, "18-sync-apply-progress")
+	waitJS(t, ctx, "the apply succeeds", `!!document.querySelector('#live [data-final]')`, 20*time.Second)
+	s = text(t, ctx)
+	if !strings.Contains(s, "succeeded") || !strings.Contains(s, "Report") || strings.Contains(s, "Confirm and apply") {
+		t.Fatalf("after the apply:\n%s", s)
+	}
+	if n := len(ws.Courses()); n != 3 {
+		t.Fatalf("Moodle has %d courses after the apply, want 3", n)
+	}
+	shot(t, ctx, dir, "19-sync-applied")
+
+	browserRun(t, ctx, "open the job's runs", chromedp.Navigate(base+"/sync/webcourse/runs"))
+	if s := text(t, ctx); !strings.Contains(s, "apply") || !strings.Contains(s, "plan") {
+		t.Fatalf("the job's runs:\n%s", s)
+	}
+	shot(t, ctx, dir, "20-sync-runs")
+	browserRun(t, ctx, "open the sync jobs", chromedp.Navigate(base+"/sync"))
+	shot(t, ctx, dir, "21-sync-jobs")
+
+	// A phone: the plan's page is one column; only its tables scroll, inside their frames.
+	browserRun(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
+		chromedp.Navigate(previewURL), chromedp.WaitVisible(chromedp.ID("live")))
+	wide, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.documentElement.scrollWidth > window.innerWidth + 1`))
+	if err != nil || wide {
+		t.Errorf("on a phone the plan's page scrolls sideways (%v)", err)
+	}
+	shot(t, ctx, dir, "22-sync-preview-phone")
 }
 
 func postEvent(t *testing.T, hub, id string) {

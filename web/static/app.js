@@ -2,14 +2,15 @@
 (function () {
 	'use strict';
 
-	// Dashboard: fetch the live part every few seconds, unless paused, the tab is hidden, or the
-	// keyboard focus is inside it (replacing it would take the focus away).
+	// Dashboard and sync runs: fetch the live part every few seconds (data-every, in ms), unless
+	// paused, the tab is hidden, or the keyboard focus is inside it (replacing it would take the
+	// focus away). A part that holds [data-final] (a finished sync run) is the last one fetched.
 	var live = document.getElementById('live');
 	var toggle = document.getElementById('refresh-toggle');
 	var note = document.getElementById('refresh-note');
-	if (live && toggle) {
+	if (live && toggle && live.getAttribute('data-refresh')) {
 		var url = live.getAttribute('data-refresh');
-		var every = 5000;
+		var every = parseInt(live.getAttribute('data-every'), 10) || 5000;
 		var paused = false;
 		var timer = null;
 		var schedule = function () {
@@ -42,6 +43,12 @@
 						return;
 					}
 					live.innerHTML = html;
+					if (live.querySelector('[data-final]')) {
+						paused = true;
+						toggle.hidden = true;
+						note.textContent = 'Finished.';
+						return;
+					}
 					note.textContent = '';
 					schedule();
 				})
