@@ -2,8 +2,8 @@
 //
 // It is server-rendered: html/template pages embedded in the binary, parsed once at start-up and
 // rendered into a buffer, so that a failing page never sends half an answer. Every form works
-// without JavaScript; static/app.js only refreshes the dashboard and hides the form fields that do
-// not apply to the chosen service or auth type. Charts are SVG drawn here.
+// without JavaScript; static/app.js only refreshes the dashboard and running sync runs, and hides
+// the form fields that do not apply to the chosen service or auth type. Charts are SVG drawn here.
 //
 // One route table (routes.go) lists every page; each page has a file of its own with one handler
 // method on the small Handler. The operations are the API's, on the same store calls: deleting a
