@@ -61,6 +61,9 @@ type EventStore interface {
 	CreateEvents(ctx context.Context, items []IngestItem) (IngestResult, error)
 	FindEventByID(ctx context.Context, id string) (*Event, error)
 	FindEvents(ctx context.Context, f EventFilter) ([]*EventRecord, string, error)
+	// PruneEvents deletes events received before the cut-off whose deliveries all succeeded;
+	// events with a waiting or dead delivery stay. A pruned event's id may be ingested again.
+	PruneEvents(ctx context.Context, before time.Time) (int, error)
 }
 
 // DeliveryStore is the delivery ledger and queue.

@@ -18,6 +18,7 @@ type MaintenanceStore interface {
 	ExpireDeliveries(ctx context.Context, service string, createdBefore, now time.Time) (int, error)
 	PruneDeliveries(ctx context.Context, before time.Time, keep int) (int, error)
 	PruneLogs(ctx context.Context, before time.Time, keep int) (int, error)
+	PruneEvents(ctx context.Context, before time.Time) (int, error)
 }
 
 // MaintainerConfig tunes a Maintainer. Zero fields take the defaults below.
@@ -32,6 +33,9 @@ type MaintainerConfig struct {
 	// SucceededMaxRows of them (default 100 000). Dead deliveries are never pruned.
 	SucceededMaxAge  time.Duration
 	SucceededMaxRows int
+	// Events are kept for EventMaxAge (default 30 days; negative: for ever), and longer while
+	// one of their deliveries waits or is dead.
+	EventMaxAge time.Duration
 	// CircuitOpen reports whether a service's circuit is open or half-open, in which case its
 	// paused deliveries are the circuit breaker's to resume (default: read Service.CircuitState).
 	CircuitOpen func(svc *mih.Service) bool
@@ -49,6 +53,7 @@ const (
 	DefaultLogMaxRows       = 100_000
 	DefaultSucceededMaxAge  = 7 * 24 * time.Hour
 	DefaultSucceededMaxRows = 100_000
+	DefaultEventMaxAge      = 30 * 24 * time.Hour
 )
 
 // Maintainer keeps the ledger in shape, apart from the workers' hot loop: it pauses the
@@ -78,6 +83,9 @@ func NewMaintainer(store MaintenanceStore, cfg MaintainerConfig) *Maintainer {
 	}
 	if cfg.SucceededMaxRows <= 0 {
 		cfg.SucceededMaxRows = DefaultSucceededMaxRows
+	}
+	if cfg.EventMaxAge == 0 {
+		cfg.EventMaxAge = DefaultEventMaxAge
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -190,6 +198,13 @@ func (m *Maintainer) prune(ctx context.Context) error {
 		errs = append(errs, fmt.Errorf("prune succeeded deliveries: %w", err))
 	} else if n > 0 {
 		m.cfg.Logger.DebugContext(ctx, "pruned succeeded deliveries", "deliveries", n)
+	}
+	if m.cfg.EventMaxAge > 0 {
+		if n, err := m.store.PruneEvents(ctx, now.Add(-m.cfg.EventMaxAge)); err != nil {
+			errs = append(errs, fmt.Errorf("prune events: %w", err))
+		} else if n > 0 {
+			m.cfg.Logger.DebugContext(ctx, "pruned events", "events", n)
+		}
 	}
 	return errors.Join(errs...)
 }

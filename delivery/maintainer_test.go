@@ -22,6 +22,11 @@ type maintenanceMock struct {
 	ExpireDeliveriesFn func(ctx context.Context, service string, createdBefore, now time.Time) (int, error)
 	PruneDeliveriesFn  func(ctx context.Context, before time.Time, keep int) (int, error)
 	PruneLogsFn        func(ctx context.Context, before time.Time, keep int) (int, error)
+	PruneEventsFn      func(ctx context.Context, before time.Time) (int, error)
+}
+
+func (m *maintenanceMock) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	return m.PruneEventsFn(ctx, before)
 }
 
 var _ delivery.MaintenanceStore = (*maintenanceMock)(nil)
@@ -84,6 +89,10 @@ func recordingMaintenance(svcs []*mih.Service) (*maintenanceMock, func() []strin
 			rec("prune logs before %s keep %d", ts(before), keep)
 			return 0, nil
 		},
+		PruneEventsFn: func(_ context.Context, before time.Time) (int, error) {
+			rec("prune events before %s", ts(before))
+			return 0, nil
+		},
 	}
 	return m, func() []string {
 		mu.Lock()
@@ -122,6 +131,7 @@ func TestMaintainer_RunOnce(t *testing.T) {
 		"expire c before 2026-05-10 10:00:00",
 		"prune logs before 2026-05-03 12:00:00 keep 500",
 		"prune deliveries before 2026-05-03 12:00:00 keep 100000",
+		"prune events before 2026-04-10 12:00:00",
 	}
 	if got := calls(); !slices.Equal(got, want) {
 		t.Errorf("got calls\n%q\nwant\n%q", got, want)
@@ -142,8 +152,8 @@ func TestMaintainer_RunOnce_Errors(t *testing.T) {
 	if err == nil || !containsAll(err.Error(), "database is locked", "disk full") {
 		t.Errorf("got %v, want both failures reported", err)
 	}
-	if got := calls(); len(got) != 2 { // expire and prune deliveries still ran
-		t.Errorf("got calls %q, want expire and prune deliveries", got)
+	if got := calls(); len(got) != 3 { // expire, prune deliveries and prune events still ran
+		t.Errorf("got calls %q, want expire, prune deliveries and prune events", got)
 	}
 }
 

@@ -346,6 +346,8 @@ func (m *memStore) PruneDeliveries(ctx context.Context, before time.Time, keep i
 	return n, nil
 }
 
+func (m *memStore) PruneEvents(ctx context.Context, before time.Time) (int, error) { return 0, nil }
+
 func (m *memStore) PruneLogs(ctx context.Context, before time.Time, keep int) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

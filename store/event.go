@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mihhub/mih"
 )
@@ -239,4 +241,24 @@ func (s *Store) briefDeliveries(ctx context.Context, byID map[string]*mih.EventR
 		}
 	}
 	return rows.Err()
+}
+
+// PruneEvents deletes events received before the cut-off whose deliveries have all succeeded (or
+// been pruned): an event with a delivery still waiting or dead stays, since a replay may render
+// it again. pruneBatch events per statement, without counting rows.
+func (s *Store) PruneEvents(ctx context.Context, before time.Time) (int, error) {
+	q := `DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE received_at < ?
+		AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.state <> 'succeeded')
+		ORDER BY seq LIMIT ` + strconv.Itoa(pruneBatch) + `)`
+	total := 0
+	for {
+		n, err := s.execCount(ctx, s.db, q, micros(before))
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("prune events: %w", err)
+		}
+		if n < pruneBatch {
+			return total, nil
+		}
+	}
 }

@@ -24,6 +24,41 @@ var eventTests = []test{
 	{"FindEvents", testFindEvents},
 	{"Paginate", testEventPaginate},
 	{"Limit", testEventLimit},
+	{"Prune", testPruneEvents},
+}
+
+// Old events go once their deliveries are done; one with a waiting or dead delivery stays for
+// a replay to render it again.
+func testPruneEvents(t *testing.T, s mih.Store) {
+	ctx := t.Context()
+	t0 := base()
+	old, recent := t0.Add(-48*time.Hour), t0
+	items := ingest("crm", []string{"none", "done", "waiting", "dead", "recent"}, 1)
+	items[0].Deliveries = nil
+	items[1].Deliveries[0].State = mih.DeliverySucceeded
+	items[3].Deliveries[0].State, items[3].Deliveries[0].DeadReason = mih.DeliveryDead, mih.ReasonFailed
+	for i, it := range items {
+		it.Event.ReceivedAt = old
+		if i == 4 {
+			it.Event.ReceivedAt = recent
+		}
+	}
+	must[mih.IngestResult](t)(s.CreateEvents(ctx, items))
+	if n := must[int](t)(s.PruneEvents(ctx, t0.Add(-time.Hour))); n != 2 {
+		t.Errorf("pruned %d events, want 2", n)
+	}
+	for id, kept := range map[string]bool{"none": false, "done": false, "waiting": true, "dead": true, "recent": true} {
+		_, err := s.FindEventByID(ctx, id)
+		if kept && err != nil {
+			t.Errorf("event %s: %v, want kept", id, err)
+		}
+		if !kept {
+			wantCode(t, err, mih.CodeNotFound)
+		}
+	}
+	if n := must[int](t)(s.PruneEvents(ctx, t0.Add(-time.Hour))); n != 0 {
+		t.Errorf("pruned %d again", n)
+	}
 }
 
 // ingest returns items for events ids, each with one delivery per rule id.
