@@ -38,6 +38,7 @@ type Config struct {
 	LogMaxRows       int           `koanf:"log_max_rows"`
 	SucceededMaxAge  time.Duration `koanf:"succeeded_max_age"`
 	SucceededMaxRows int           `koanf:"succeeded_max_rows"`
+	EventMaxAge      time.Duration `koanf:"event_max_age"`
 	MaintainEvery    time.Duration `koanf:"maintain_every"`
 	CircuitSync      time.Duration `koanf:"circuit_sync"`
 
@@ -70,6 +71,7 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.Int("log-max-rows", 100000, "request log entries kept at most")
 	fs.Duration("succeeded-max-age", 7*24*time.Hour, "succeeded deliveries older than this are pruned (dead ones never are)")
 	fs.Int("succeeded-max-rows", 100000, "succeeded deliveries kept at most")
+	fs.Duration("event-max-age", 30*24*time.Hour, "received events older than this are pruned once all their deliveries succeeded (negative: never)")
 	fs.Duration("maintain-every", 30*time.Second, "how often pruning, pausing and expiry run")
 	fs.Duration("circuit-sync", time.Second, "how often circuit states are reread from the database (how soon other processes' openings and resets are seen)")
 }

@@ -136,6 +136,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		LogMaxRows:       cfg.LogMaxRows,
 		SucceededMaxAge:  cfg.SucceededMaxAge,
 		SucceededMaxRows: cfg.SucceededMaxRows,
+		EventMaxAge:      cfg.EventMaxAge,
 		Resumed:          worker.Notify,
 		// Paused deliveries of an open circuit are the breaker's to resume, after its probe.
 		CircuitOpen: func(s *mih.Service) bool { return circuits.State(s.Name) != mih.CircuitClosed },
