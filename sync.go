@@ -268,6 +268,7 @@ const (
 	TriggerAPI      SyncTrigger = "api"
 	TriggerSchedule SyncTrigger = "schedule"
 	TriggerCLI      SyncTrigger = "cli"
+	TriggerWeb      SyncTrigger = "web"
 )
 
 // SyncRunStatus is where a run is. A run is queued (asked for through the API, waiting for a

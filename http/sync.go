@@ -234,10 +234,10 @@ func (h *syncHandler) sub(w http.ResponseWriter, r *http.Request) error {
 	}
 	if t := q.str("trigger"); t != "" {
 		switch tr := mih.SyncTrigger(t); tr {
-		case mih.TriggerAPI, mih.TriggerSchedule, mih.TriggerCLI:
+		case mih.TriggerAPI, mih.TriggerSchedule, mih.TriggerCLI, mih.TriggerWeb:
 			f.Trigger = tr
 		default:
-			q.fail("trigger", "want api, schedule or cli, got %q", t)
+			q.fail("trigger", "want api, web, schedule or cli, got %q", t)
 		}
 	}
 	if q.err != nil {

@@ -69,6 +69,7 @@ var navEntries = []struct{ ID, Label, Href string }{
 	{"queue", "Queue", "/queue"},
 	{"events", "Events", "/events"},
 	{"logs", "Logs", "/logs"},
+	{"sites", "Moodle sites", "/sites"},
 	{"sync", "Course sync", "/sync"},
 }
 

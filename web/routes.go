@@ -61,6 +61,17 @@ func (h *Handler) routeTable() []route {
 		{Method: "GET", Pattern: "/events", Handler: h.eventList},
 		{Method: "GET", Pattern: "/logs", Handler: h.logList},
 
+		// Moodle sites. As with sync jobs, a site's pages are under /sites/{name}/…, so that
+		// /sites/new cannot hide a site named "new".
+		{Method: "GET", Pattern: "/sites", Handler: h.siteList},
+		{Method: "GET", Pattern: "/sites/new", Handler: h.siteNew},
+		{Method: "POST", Pattern: "/sites", Handler: h.siteCreate},
+		{Method: "GET", Pattern: "/sites/{name}/edit", Handler: h.siteEdit},
+		{Method: "POST", Pattern: "/sites/{name}/edit", Handler: h.siteUpdate},
+		{Method: "GET", Pattern: "/sites/{name}/delete", Handler: h.siteDeleteConfirm},
+		{Method: "POST", Pattern: "/sites/{name}/delete", Handler: h.siteDelete},
+		{Method: "POST", Pattern: "/sites/{name}/test", Handler: h.siteTest},
+
 		// Course sync. A job's pages are under /sync/{job}/…, never /sync/{job} alone, so that
 		// /sync/new cannot hide a job named "new".
 		{Method: "GET", Pattern: "/sync", Handler: h.syncList},

@@ -80,12 +80,13 @@ func syncRunBadge(s mih.SyncRunStatus) badge {
 	}
 }
 
-// syncTriggerLabel says who asked for a run. The web UI queues runs as the API does, under its
-// trigger.
+// syncTriggerLabel says who asked for a run.
 func syncTriggerLabel(t mih.SyncTrigger) string {
 	switch t {
 	case mih.TriggerAPI:
-		return "API or web UI"
+		return "API"
+	case mih.TriggerWeb:
+		return "web UI"
 	case mih.TriggerSchedule:
 		return "schedule"
 	case mih.TriggerCLI:

@@ -11,7 +11,8 @@ import (
 // The actions on a job: enable or disable it, preview it (a plan run) and confirm a preview (an
 // apply run of exactly that plan). Runs are queued in the store, as the API queues them
 // (coursesync.QueueRun); the scheduler of a `mih serve` process takes them within a second, and
-// the run's page shows its progress until it is over.
+// the run's page shows its progress until it is over. Runs asked for here are recorded with the
+// trigger "web".
 
 // syncEnable turns a job on or off. A disabled job runs neither on its schedule nor on a
 // confirmation; it can still be previewed.
@@ -37,7 +38,7 @@ func (h *Handler) syncEnable(w http.ResponseWriter, r *http.Request) error {
 
 // syncPlan queues a preview: a run that computes the plan and changes nothing.
 func (h *Handler) syncPlan(w http.ResponseWriter, r *http.Request) error {
-	run, err := coursesync.QueueRun(r.Context(), h.store, r.PathValue("job"), mih.SyncPlanOnly, mih.TriggerAPI, "")
+	run, err := coursesync.QueueRun(r.Context(), h.store, r.PathValue("job"), mih.SyncPlanOnly, mih.TriggerWeb, "")
 	if err != nil {
 		return err
 	}
@@ -55,7 +56,7 @@ func (h *Handler) syncApply(w http.ResponseWriter, r *http.Request) error {
 	if expect == "" {
 		return mih.Errorf(mih.CodeInvalid, "Applying sync job %s needs a previewed plan: preview it, then confirm the plan.", job)
 	}
-	run, err := coursesync.QueueRun(r.Context(), h.store, job, mih.SyncApply, mih.TriggerAPI, expect)
+	run, err := coursesync.QueueRun(r.Context(), h.store, job, mih.SyncApply, mih.TriggerWeb, expect)
 	if err != nil {
 		return err
 	}

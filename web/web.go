@@ -28,6 +28,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/logstore"
 )
 
 // RuleCache is the compiled rule set, invalidated after a rule or service changes;
@@ -52,6 +53,13 @@ type Gateway interface {
 	Do(ctx context.Context, svc *mih.Service, req *mih.Request) (*gateway.Result, error)
 }
 
+// Tailers reports the log store tailers this process runs; *logstore.Supervisor implements it.
+// The sites pages show a site's tailer when this process runs it.
+type Tailers interface {
+	// Status returns the status of the site's tailer, or nil when this process does not run it.
+	Status(site string) *logstore.Status
+}
+
 // Config wires a Handler. Store and SecretKey are required.
 type Config struct {
 	Store mih.Store
@@ -62,6 +70,9 @@ type Config struct {
 	// Gateway makes the "Test connection" call of REST and SOAP services (nil: the button
 	// answers that testing is unavailable).
 	Gateway Gateway
+	// Tailers reports the log store tailers of this process (nil: the sites pages say that the
+	// tail status is not known here).
+	Tailers Tailers
 	// Notify wakes the delivery workers after a replay or a circuit reset (nil: they find the
 	// work when they poll).
 	Notify func()

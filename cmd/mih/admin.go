@@ -129,7 +129,7 @@ func promptSecret(ctx context.Context, tty *os.File, prompt io.Writer, text stri
 // everything else to the UI. The UI's session key is derived from the hub's secret key, which
 // every process sharing the store has, so any of them accepts a session another signed.
 func withWebUI(cfg *Config, api http.Handler, st mih.Store, rules web.RuleCache, circuits web.Circuits,
-	gw web.Gateway, notify func(), logger *slog.Logger) (http.Handler, error) {
+	gw web.Gateway, tailers web.Tailers, notify func(), logger *slog.Logger) (http.Handler, error) {
 	key, _, err := secret.LoadOrCreateKey(filepath.Join(cfg.Data, "secret.key"), cfg.SecretKey)
 	if err != nil {
 		return nil, err
@@ -139,6 +139,7 @@ func withWebUI(cfg *Config, api http.Handler, st mih.Store, rules web.RuleCache,
 		Rules:     rules,
 		Circuits:  circuits,
 		Gateway:   gw,
+		Tailers:   tailers,
 		Notify:    notify,
 		Logger:    logger,
 		SecretKey: key,

@@ -350,8 +350,9 @@ func TestBrowser_AdminUI(t *testing.T) {
 }
 
 // The course sync pages in Chromium, on the real hub with its scheduler: a Moodle site
-// (moodletest) and the academic system (a loopback REST service with a bearer token) registered
-// through the API, the job created through the form, Preview showing the plan, Confirm applying
+// (moodletest) registered through the sites form and its connection tested, the academic system
+// (a loopback REST service with a bearer token) registered through the API, the job created
+// through the form, Preview showing the plan, Confirm applying
 // it while the page follows the progress by itself, and the report.
 func TestBrowser_CourseSync(t *testing.T) {
 	if testing.Short() {
@@ -376,22 +377,38 @@ func TestBrowser_CourseSync(t *testing.T) {
 	defer src.Close()
 	hub, _ := startInProcess(t)
 	base := strings.TrimSuffix(hub, "/")
-	for _, c := range []struct {
-		path string
-		body any
-	}{
-		{"sites", map[string]any{"name": "main", "url": ws.URL, "token": ws.Token}},
-		{"services", map[string]any{"name": "academic", "type": "rest", "base_url": src.URL, "max_retries": 0,
-			"auth": map[string]any{"type": "bearer", "token": browserSecret}}},
-	} {
-		if code, b := apiCall(t, "POST", hub+"api/v1/"+c.path, c.body); code != http.StatusCreated {
-			t.Fatalf("create %s: %d %s", c.path, code, b)
-		}
+	if code, b := apiCall(t, "POST", hub+"api/v1/services", map[string]any{"name": "academic", "type": "rest", "base_url": src.URL,
+		"max_retries": 0, "auth": map[string]any{"type": "bearer", "token": browserSecret}}); code != http.StatusCreated {
+		t.Fatalf("create the source service: %d %s", code, b)
 	}
 
-	browserRun(t, ctx, "open the sign-in page", chromedp.Navigate(base+"/sync"), chromedp.WaitVisible(chromedp.ID("f-secret")))
+	browserRun(t, ctx, "open the sign-in page", chromedp.Navigate(base+"/sites/new"), chromedp.WaitVisible(chromedp.ID("f-secret")))
 	browserRun(t, ctx, "type the token", chromedp.SendKeys(chromedp.ID("f-secret"), e2eToken))
 	submit(t, ctx, "sign in", `form[action="/login"] button[type=submit]`)
+
+	// The Moodle site through its form, its connection tested; its token never comes back.
+	noToken := func(what string) {
+		t.Helper()
+		html, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.documentElement.outerHTML`))
+		if err != nil || strings.Contains(html, ws.Token) {
+			t.Fatalf("%s shows the site's token (%v)", what, err)
+		}
+	}
+	browserRun(t, ctx, "fill the site form", chromedp.WaitVisible(chromedp.ID("f-name")),
+		chromedp.SendKeys(chromedp.ID("f-name"), "main"),
+		setField("f-url", ws.URL),
+		chromedp.SendKeys(chromedp.ID("f-token"), ws.Token),
+	)
+	submit(t, ctx, "add the site", `form[data-site-form] button[type=submit]`)
+	if s := text(t, ctx); !strings.Contains(s, "Site main added") {
+		t.Fatalf("after adding the site:\n%s", s)
+	}
+	submit(t, ctx, "test the site's connection", `form[action="/sites/main/test"] button`)
+	if s := text(t, ctx); !strings.Contains(s, "Connected to Moodle test site.") || !strings.Contains(s, "4.5.1+") {
+		t.Fatalf("test connection:\n%s", s)
+	}
+	noToken("the site's test connection")
+	shot(t, ctx, dir, "24-site-test-connection")
 
 	// The job through the form.
 	browserRun(t, ctx, "open the sync job form", chromedp.Navigate(base+"/sync/new"), chromedp.WaitVisible(chromedp.ID("f-name")))
@@ -447,6 +464,14 @@ func TestBrowser_CourseSync(t *testing.T) {
 	shot(t, ctx, dir, "20-sync-runs")
 	browserRun(t, ctx, "open the sync jobs", chromedp.Navigate(base+"/sync"))
 	shot(t, ctx, dir, "21-sync-jobs")
+
+	// The sites page names the job that uses the site.
+	browserRun(t, ctx, "open the sites", chromedp.Navigate(base+"/sites"))
+	if s := text(t, ctx); !strings.Contains(s, ws.URL) || !strings.Contains(s, "webcourse") {
+		t.Fatalf("the sites page:\n%s", s)
+	}
+	noToken("the sites page")
+	shot(t, ctx, dir, "23-sites")
 
 	// A phone: the plan's page is one column; only its tables scroll, inside their frames.
 	browserRun(t, ctx, "phone viewport", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile),
@@ -508,7 +533,7 @@ func TestAdmin_SetPassword(t *testing.T) {
 	if v, err := st.GetMeta(ctx, web.MetaAdminPassword); err != nil || strings.Contains(v, pw) || !strings.HasPrefix(v, "pbkdf2-sha256$") {
 		t.Fatalf("stored password: %q %v", v, err)
 	}
-	handler, err := withWebUI(cfg, http.NotFoundHandler(), st, nil, nil, nil, func() {}, discardLogger())
+	handler, err := withWebUI(cfg, http.NotFoundHandler(), st, nil, nil, nil, nil, func() {}, discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -169,7 +169,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		PublicMetrics: cfg.PublicMetrics,
 		Version:       Version,
 	})
-	handler, err := withWebUI(cfg, api.Handler(), st, rules, circuits, gw, worker.Notify, logger)
+	handler, err := withWebUI(cfg, api.Handler(), st, rules, circuits, gw, tailers, worker.Notify, logger)
 	if err != nil {
 		return err
 	}
