@@ -10,13 +10,11 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/pflag"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/web"
 )
 
@@ -130,7 +128,7 @@ func promptSecret(ctx context.Context, tty *os.File, prompt io.Writer, text stri
 // every process sharing the store has, so any of them accepts a session another signed.
 func withWebUI(cfg *Config, api http.Handler, st mih.Store, rules web.RuleCache, circuits web.Circuits,
 	gw web.Gateway, tailers web.Tailers, notify func(), logger *slog.Logger) (http.Handler, error) {
-	key, _, err := secret.LoadOrCreateKey(filepath.Join(cfg.Data, "secret.key"), cfg.SecretKey)
+	key, _, err := secretKey(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -233,13 +233,19 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	return runErr
 }
 
+// secretKey is the hub's secret key: MIH_SECRET_KEY, or secret.key in the data folder, created
+// on first use. It seals secrets at rest and keys the web UI's sessions.
+func secretKey(cfg *Config) (key []byte, created bool, err error) {
+	return secret.LoadOrCreateKey(filepath.Join(cfg.Data, "secret.key"), cfg.SecretKey)
+}
+
 // openStore opens the configured store, creating the data folder, the secret key and the schema
 // on first use.
 func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (mih.Store, error) {
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	key, created, err := secret.LoadOrCreateKey(filepath.Join(cfg.Data, "secret.key"), cfg.SecretKey)
+	key, created, err := secretKey(cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -18,7 +18,14 @@ import (
 // startInProcess runs the hub in this process on a fresh SQLite data folder.
 func startInProcess(t *testing.T) (url string, st mih.Store) {
 	t.Helper()
-	cfg := &Config{Data: t.TempDir(), AdminToken: e2eToken, WorkerConcurrency: 8, WorkerBatch: 50,
+	return startHubIn(t, t.TempDir())
+}
+
+// startHubIn runs the hub in this process on the data folder given, so that a test can also run
+// CLI commands on the same store.
+func startHubIn(t *testing.T, data string) (url string, st mih.Store) {
+	t.Helper()
+	cfg := &Config{Data: data, AdminToken: e2eToken, WorkerConcurrency: 8, WorkerBatch: 50,
 		Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond, ShutdownTimeout: 2 * time.Second,
 		MaintainEvery: time.Minute, MaxBodyBytes: 1 << 20, LogMaxAge: time.Hour, LogMaxRows: 1000,
 		SucceededMaxAge: time.Hour, SucceededMaxRows: 1000}

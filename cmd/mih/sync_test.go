@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,38 +16,6 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/moodle/moodletest"
 )
-
-// startHubIn runs the hub in this process on the data folder given, so that the CLI can open
-// the same store (startInProcess keeps its folder to itself).
-func startHubIn(t *testing.T, data string) string {
-	t.Helper()
-	cfg := &Config{Data: data, AdminToken: e2eToken, WorkerConcurrency: 4, WorkerBatch: 50,
-		Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond, ShutdownTimeout: 2 * time.Second,
-		MaintainEvery: time.Minute, MaxBodyBytes: 1 << 20, LogMaxAge: time.Hour, LogMaxRows: 1000,
-		SucceededMaxAge: time.Hour, SucceededMaxRows: 1000, CircuitSync: time.Second}
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := openStore(ctx, cfg, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := firstStartToken(ctx, st, cfg); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- serve(ctx, cfg, st, ln, discardLogger()) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		st.Close()
-	})
-	return "http://" + ln.Addr().String() + "/"
-}
 
 // seed004 is the course list of the local_webcourse plugin's documentation, as it is written.
 const seed004 = `{"courses": [
@@ -66,7 +33,7 @@ const seed004 = `{"courses": [
 // where `mih serve`'s scheduler takes the queued run.
 func TestCLI_Sync(t *testing.T) {
 	data := t.TempDir()
-	hub := startHubIn(t, data)
+	hub, _ := startHubIn(t, data)
 	ws := moodletest.NewServer(t, moodletest.Options{})
 	for _, u := range []string{"00000000074", "00000000076", "00000000077", "00000000078", "00000000023", "00000000087"} {
 		ws.AddUser(moodletest.User{Username: u, FirstName: "F", LastName: u, Email: u + "@example.edu"})
