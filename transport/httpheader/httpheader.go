@@ -1,6 +1,7 @@
-// Package httpheader holds what the HTTP-based transports (rest, soap) share about headers:
-// applying a service's credentials, layering header sets, masking secrets for the log, and
-// reading Retry-After. One copy, so that the transports cannot drift apart on what is secret.
+// Package httpheader holds what the HTTP-based transports (rest, soap) share: applying a
+// service's credentials, layering header sets, masking secrets for the log, reading Retry-After,
+// and classifying the HTTP client's errors. One copy, so that the transports cannot drift apart
+// on what is secret or what is retried.
 package httpheader
 
 import (

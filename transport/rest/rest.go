@@ -24,12 +24,10 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/mihhub/mih"
@@ -141,7 +139,7 @@ func (t *Transport) Send(ctx context.Context, s *mih.Service, r *mih.Request) (*
 	hr, err := t.client.Do(req)
 	if err != nil {
 		resp.Latency = time.Since(start)
-		return resp, classify(ctx, err)
+		return resp, httpheader.Classify(ctx, err, "")
 	}
 	body, truncated, err := t.readBody(hr)
 	resp.Latency = time.Since(start)
@@ -149,7 +147,7 @@ func (t *Transport) Send(ctx context.Context, s *mih.Service, r *mih.Request) (*
 	resp.Headers = hr.Header
 	resp.Body, resp.Truncated = body, truncated
 	if err != nil {
-		return resp, classify(ctx, err)
+		return resp, httpheader.Classify(ctx, err, "")
 	}
 	return resp, t.statusError(hr)
 }
@@ -183,45 +181,4 @@ func (t *Transport) statusError(hr *http.Response) error {
 		e.RetryAfter = httpheader.ParseRetryAfter(hr.Header.Get("Retry-After"), t.now())
 	}
 	return e
-}
-
-// classify turns an error of the HTTP client into a SendError. ctx is the call's context: its
-// deadline makes a timeout whatever layer reported it.
-func classify(ctx context.Context, err error) error {
-	// Keep the cause without the URL: *url.Error carries the full URL, query included.
-	cause := err
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		cause = ue.Err
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &mih.SendError{Code: mih.ErrTimeout, Message: "no answer within the timeout", Retryable: true, Err: cause}
-	case errors.Is(err, context.Canceled):
-		// The caller gave up (shutdown); say so, and let the caller decide what it means.
-		return &mih.SendError{Code: mih.ErrNetwork, Message: "call canceled", Retryable: true, Err: context.Canceled}
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-		return &mih.SendError{Code: mih.ErrTimeout, Message: "no answer within the timeout", Retryable: true, Err: cause}
-	}
-	return &mih.SendError{Code: mih.ErrNetwork, Message: networkMessage(cause), Retryable: true, Err: cause}
-}
-
-// networkMessage describes a connection failure briefly, without addresses where it can.
-func networkMessage(err error) string {
-	var (
-		dnsErr  *net.DNSError
-		opErr   *net.OpError
-		certErr *tls.CertificateVerificationError
-	)
-	switch {
-	case errors.As(err, &dnsErr):
-		return "cannot resolve host " + dnsErr.Name
-	case errors.As(err, &certErr):
-		return "TLS certificate not trusted: " + certErr.Err.Error()
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return "cannot connect: " + opErr.Err.Error()
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed by the server"
-	}
-	return err.Error()
 }

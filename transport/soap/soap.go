@@ -234,7 +234,7 @@ func (t *Transport) send(ctx context.Context, s *mih.Service, r *mih.Request, re
 			resp.Status, resp.Headers, resp.Body, resp.RequestHeaders = f.status, f.headers, f.body, f.requestHeaders
 			return f.err
 		}
-		return classify(ctx, err, "fetching the WSDL: ")
+		return httpheader.Classify(ctx, err, "fetching the WSDL: ")
 	}
 
 	op := doc.ops[opName]
@@ -282,12 +282,12 @@ func (t *Transport) send(ctx context.Context, s *mih.Service, r *mih.Request, re
 
 	hr, err := t.client.Do(req)
 	if err != nil {
-		return classify(ctx, err, "")
+		return httpheader.Classify(ctx, err, "")
 	}
 	body, truncated, err := t.readBody(hr)
 	resp.Status, resp.Headers, resp.Body = hr.StatusCode, hr.Header, body
 	if err != nil {
-		return classify(ctx, err, "")
+		return httpheader.Classify(ctx, err, "")
 	}
 	return t.outcome(resp, hr, doc, op, truncated)
 }
@@ -423,7 +423,7 @@ func (t *Transport) fetchWSDL(ctx context.Context, auth mih.Auth, headers map[st
 		}
 		hr, err = t.client.Do(req)
 		if err != nil {
-			return nil, fail(classify(ctx, err, "fetching the WSDL: "), nil, nil)
+			return nil, fail(httpheader.Classify(ctx, err, "fetching the WSDL: "), nil, nil)
 		}
 		next := sameHostRedirect(hr, u)
 		if next == nil || hops >= maxWSDLRedirects {
@@ -435,7 +435,7 @@ func (t *Transport) fetchWSDL(ctx context.Context, auth mih.Auth, headers map[st
 	}
 	body, truncated, err := readLimited(hr, maxWSDLSize)
 	if err != nil {
-		return nil, fail(classify(ctx, err, "fetching the WSDL: "), hr, nil)
+		return nil, fail(httpheader.Classify(ctx, err, "fetching the WSDL: "), hr, nil)
 	}
 	if hr.StatusCode < 200 || hr.StatusCode > 299 {
 		e := statusError(hr, "fetching the WSDL: ")
@@ -519,45 +519,5 @@ func invalid(format string, args ...any) *mih.SendError {
 	return &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf(format, args...)}
 }
 
-// The helpers below replicate transport/rest's conventions (the two adapters do not import
-// each other): error classification, header layering, auth, masking and Retry-After.
-
-// classify turns an error of the HTTP client into a SendError. ctx is the call's context: its
-// deadline makes a timeout whatever layer reported it.
-func classify(ctx context.Context, err error, prefix string) *mih.SendError {
-	// Keep the cause without the URL: *url.Error carries the full URL, query included.
-	cause := err
-	if ue, ok := errors.AsType[*url.Error](err); ok {
-		cause = ue.Err
-	}
-	switch {
-	case errors.Is(err, context.DeadlineExceeded) || errors.Is(ctx.Err(), context.DeadlineExceeded):
-		return &mih.SendError{Code: mih.ErrTimeout, Message: prefix + "no answer within the timeout", Retryable: true, Err: cause}
-	case errors.Is(err, context.Canceled):
-		return &mih.SendError{Code: mih.ErrNetwork, Message: prefix + "call canceled", Retryable: true, Err: context.Canceled}
-	}
-	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
-		return &mih.SendError{Code: mih.ErrTimeout, Message: prefix + "no answer within the timeout", Retryable: true, Err: cause}
-	}
-	return &mih.SendError{Code: mih.ErrNetwork, Message: prefix + networkMessage(cause), Retryable: true, Err: cause}
-}
-
-// networkMessage describes a connection failure briefly, without addresses where it can.
-func networkMessage(err error) string {
-	var (
-		dnsErr  *net.DNSError
-		opErr   *net.OpError
-		certErr *tls.CertificateVerificationError
-	)
-	switch {
-	case errors.As(err, &dnsErr):
-		return "cannot resolve host " + dnsErr.Name
-	case errors.As(err, &certErr):
-		return "TLS certificate not trusted: " + certErr.Err.Error()
-	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return "cannot connect: " + opErr.Err.Error()
-	case errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection closed by the server"
-	}
-	return err.Error()
-}
+// Error classification, header layering, auth, masking and Retry-After are transport/httpheader's,
+// shared with transport/rest.
