@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -398,16 +397,7 @@ func (h *Handler) syncSecrets(ctx context.Context, job *mih.SyncJob) (redactor, 
 		return nil, err
 	}
 	if site != nil {
-		for _, s := range []string{site.Token, site.PluginSecret, strings.TrimPrefix(site.PluginSecret, "whsec_")} {
-			if len(s) >= minSecretLen && s != mih.Masked {
-				rd = append(rd, s)
-			}
-		}
-		if u, err := url.Parse(site.DB); err == nil && u.User != nil {
-			if p, ok := u.User.Password(); ok && len(p) >= minSecretLen {
-				rd = append(rd, p, url.QueryEscape(p), url.PathEscape(p))
-			}
-		}
+		rd = append(rd, siteSecrets(site)...)
 	}
 	// Longest first, so that a secret containing another is replaced whole.
 	slices.SortFunc(rd, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
