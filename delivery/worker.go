@@ -77,6 +77,9 @@ type Config struct {
 	Metrics    *Metrics
 	// Renderer renders deliveries that need enrichment; without one they go to the DLQ.
 	Renderer Renderer
+	// Wakeup is the signal that makes the worker claim at once (default: a new one, reached
+	// through Worker.Notify). Pass the one that ingest and the breaker signal.
+	Wakeup *Wakeup
 	// Now is the clock for claims, results and next_attempt_at (default time.Now).
 	Now func() time.Time
 	// Rand returns a number in [0, 1) for backoff jitter (default math/rand/v2.Float64).
@@ -123,6 +126,9 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.Wakeup == nil {
+		c.Wakeup = NewWakeup()
+	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64
 	}
@@ -137,7 +143,7 @@ type Worker struct {
 	caller   Caller
 	cfg      Config
 	log      *slog.Logger
-	wake     chan struct{}
+	wake     *Wakeup
 	running  atomic.Bool
 }
 
@@ -153,18 +159,13 @@ func New(store Store, services ServiceSource, caller Caller, cfg Config) *Worker
 		caller:   caller,
 		cfg:      cfg,
 		log:      cfg.Logger.With("owner", cfg.Owner),
-		wake:     make(chan struct{}, 1),
+		wake:     cfg.Wakeup,
 	}
 }
 
 // Notify wakes the worker to claim at once; ingest calls it after committing deliveries so that
 // latency is not bounded by PollInterval. It never blocks.
-func (w *Worker) Notify() {
-	select {
-	case w.wake <- struct{}{}:
-	default:
-	}
-}
+func (w *Worker) Notify() { w.wake.Notify() }
 
 // sent is a delivery's round, as a sender hands it back to the loop.
 type sent struct {
@@ -270,7 +271,7 @@ func (l *loop) run(ctx context.Context, cancelSends context.CancelFunc) {
 		case <-abandon:
 			l.w.log.ErrorContext(l.dbCtx, "delivery worker: sends ignored cancellation; leaving their leases to run out", "inflight", len(l.inflight))
 			return
-		case <-l.w.wake:
+		case <-l.w.wake.C():
 			l.more = true
 		case <-poll.C:
 			l.more = true

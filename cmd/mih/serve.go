@@ -89,11 +89,13 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	defer soapTransport.Close()
 	amqpTransport := amqp.New(amqp.Options{Logger: logger})
 	defer amqpTransport.Close()
-	var worker *delivery.Worker
+	// The wake-up exists before the breaker: its first Sync may resume a probe of a circuit
+	// that opened before this start, and that signal must wait for the worker, not reach a nil one.
+	wakeup := delivery.NewWakeup()
 	circuits := breaker.New(st, breaker.Options{
 		Owner:        owner,
 		SyncInterval: cfg.CircuitSync,
-		Notify:       func() { worker.Notify() },
+		Notify:       wakeup.Notify,
 		Logger:       logger,
 	})
 	if err := circuits.Sync(ctx); err != nil {
@@ -119,7 +121,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		}
 		return moodle.NewDirectory(c, moodle.DirectoryOptions{}), nil
 	}))
-	worker = delivery.New(st, st, gw, delivery.Config{
+	worker := delivery.New(st, st, gw, delivery.Config{
 		Owner:           owner,
 		Concurrency:     cfg.WorkerConcurrency,
 		BatchSize:       cfg.WorkerBatch,
@@ -129,6 +131,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		Logger:          logger,
 		Metrics:         deliveryMetrics,
 		Renderer:        renderer,
+		Wakeup:          wakeup,
 	})
 	maintainer := delivery.NewMaintainer(st, delivery.MaintainerConfig{
 		Interval:         cfg.MaintainEvery,
