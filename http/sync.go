@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 )
 
 // syncHandler serves course sync, /api/v1/sync (PRODUCT 3.7): the jobs, and their runs.

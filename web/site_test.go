@@ -15,7 +15,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
-	"github.com/mihhub/mih/logstore"
+	"github.com/mihhub/mih/tailer"
 	"github.com/mihhub/mih/moodle"
 	"github.com/mihhub/mih/moodle/moodletest"
 	"github.com/mihhub/mih/rule"
@@ -542,8 +542,8 @@ func TestSite_TailStatus(t *testing.T) {
 	}
 	logger := slog.New(slog.DiscardHandler)
 	ingester := event.NewIngester(event.Config{Store: u.store, Rules: rule.NewSet(u.store, logger, time.Second), Logger: logger})
-	sup := logstore.NewSupervisor(u.store, ingester, logstore.SupervisorConfig{Owner: "test", Check: 20 * time.Millisecond,
-		Tailer: logstore.Config{RetryMin: 50 * time.Millisecond, RetryMax: 100 * time.Millisecond}})
+	sup := tailer.NewSupervisor(u.store, ingester, tailer.SupervisorConfig{Owner: "test", Check: 20 * time.Millisecond,
+		Tailer: tailer.Config{RetryMin: 50 * time.Millisecond, RetryMax: 100 * time.Millisecond}})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(ctx) }()

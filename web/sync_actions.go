@@ -5,7 +5,7 @@ import (
 	"strconv"
 
 	"github.com/mihhub/mih"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 )
 
 // The actions on a job: enable or disable it, preview it (a plan run) and confirm a preview (an

@@ -4,7 +4,7 @@ import (
 	"net/http"
 
 	"github.com/mihhub/mih"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 )
 
 type syncDeleteData struct {

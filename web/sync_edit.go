@@ -5,7 +5,7 @@ import (
 	"net/url"
 
 	"github.com/mihhub/mih"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 )
 
 // syncNew shows the form of a new sync job with the defaults written out.

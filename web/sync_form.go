@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 )
 
 // syncForm is the add/edit form of a course sync job, with every field of the job's JSON

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 )
 
 // syncItemsShown is how many items of each list of a plan, and of a report's errors, a run's

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 )
 
 type syncRunRow struct {

@@ -16,7 +16,7 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/gateway"
 	"github.com/mihhub/mih/moodle/moodletest"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 	"github.com/mihhub/mih/transport/rest"
 )
 

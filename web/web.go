@@ -28,7 +28,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/gateway"
-	"github.com/mihhub/mih/logstore"
+	"github.com/mihhub/mih/tailer"
 )
 
 // RuleCache is the compiled rule set, invalidated after a rule or service changes;
@@ -53,11 +53,11 @@ type Gateway interface {
 	Do(ctx context.Context, svc *mih.Service, req *mih.Request) (*gateway.Result, error)
 }
 
-// Tailers reports the log store tailers this process runs; *logstore.Supervisor implements it.
+// Tailers reports the log store tailers this process runs; *tailer.Supervisor implements it.
 // The sites pages show a site's tailer when this process runs it.
 type Tailers interface {
 	// Status returns the status of the site's tailer, or nil when this process does not run it.
-	Status(site string) *logstore.Status
+	Status(site string) *tailer.Status
 }
 
 // Config wires a Handler. Store and SecretKey are required.

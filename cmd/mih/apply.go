@@ -17,7 +17,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/rule"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 )
 
 // applyFile is the declarative configuration `mih apply` reads. Sites, services, rules and sync

@@ -24,13 +24,13 @@ import (
 	"github.com/mihhub/mih/event"
 	"github.com/mihhub/mih/gateway"
 	mihhttp "github.com/mihhub/mih/http"
-	"github.com/mihhub/mih/logstore"
+	"github.com/mihhub/mih/tailer"
 	"github.com/mihhub/mih/moodle"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/postgres"
 	"github.com/mihhub/mih/store/sqlite"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 	"github.com/mihhub/mih/transport/amqp"
 	"github.com/mihhub/mih/transport/rest"
 	"github.com/mihhub/mih/transport/soap"
@@ -152,7 +152,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		Notify:  worker.Notify,
 		Metrics: event.NewMetrics(reg),
 	})
-	tailers := logstore.NewSupervisor(st, ingester, logstore.SupervisorConfig{Owner: owner, Logger: logger})
+	tailers := tailer.NewSupervisor(st, ingester, tailer.SupervisorConfig{Owner: owner, Logger: logger})
 	api := mihhttp.NewServer(mihhttp.Config{
 		Store:    st,
 		Ingester: ingester,

@@ -17,7 +17,7 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/gateway"
-	coursesync "github.com/mihhub/mih/sync"
+	"github.com/mihhub/mih/coursesync"
 	"github.com/mihhub/mih/transport/rest"
 )
 

@@ -1,4 +1,4 @@
-package logstore_test
+package tailer_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mihhub/mih/logstore"
+	"github.com/mihhub/mih/tailer"
 )
 
 // server is a database server the test may stop and start.
@@ -59,7 +59,7 @@ func privatePostgres(t *testing.T) *server {
 	}
 	data := filepath.Join(dir, "data")
 	return &server{
-		kind: logstore.Postgres, url: raw,
+		kind: tailer.Postgres, url: raw,
 		stop: func(tb testing.TB) {
 			if out, err := as("-D", data, "-m", "fast", "-w", "stop").CombinedOutput(); err != nil {
 				tb.Fatalf("pg_ctl stop: %v: %s", err, out)
@@ -90,7 +90,7 @@ func sharedMariaDB(t *testing.T) *server {
 			tb.Fatalf("scripts/mariadb.sh %s: %v: %s", verb, err, out)
 		}
 	}
-	s := &server{kind: logstore.MySQL, url: raw}
+	s := &server{kind: tailer.MySQL, url: raw}
 	s.stop = func(tb testing.TB) { call(tb, "stop") }
 	s.run = func(tb testing.TB) {
 		call(tb, "start")

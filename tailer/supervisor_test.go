@@ -1,4 +1,4 @@
-package logstore_test
+package tailer_test
 
 import (
 	"context"
@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/logstore"
+	"github.com/mihhub/mih/tailer"
 )
 
 // Two processes supervise the same sites: exactly one tails a site at a time, the other takes it
@@ -20,8 +20,8 @@ func TestSupervisor(t *testing.T) {
 		t.Fatal(err)
 	}
 	tmpl := fastConfig("", "", "")
-	super := func(owner string) (*logstore.Supervisor, func()) {
-		s := logstore.NewSupervisor(h.store, h.sink, logstore.SupervisorConfig{
+	super := func(owner string) (*tailer.Supervisor, func()) {
+		s := tailer.NewSupervisor(h.store, h.sink, tailer.SupervisorConfig{
 			Owner: owner, Check: 50 * time.Millisecond, Lease: 300 * time.Millisecond, Tailer: tmpl, Logger: testLogger(t)})
 		c, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})

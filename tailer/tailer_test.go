@@ -1,4 +1,4 @@
-package logstore_test
+package tailer_test
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/logstore"
+	"github.com/mihhub/mih/tailer"
 )
 
 func jsonValue(t testing.TB, raw []byte) any {
@@ -77,7 +77,7 @@ func TestTailer_Rows(t *testing.T) {
 
 		for i, f := range fx {
 			t.Run(f.name, func(t *testing.T) {
-				got, err := h.store.FindEventByID(t.Context(), logstore.EventID("main", ids[i]))
+				got, err := h.store.FindEventByID(t.Context(), tailer.EventID("main", ids[i]))
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -270,7 +270,7 @@ func TestTailer_ConcurrentWriters(t *testing.T) {
 			t.Errorf("got %d events in the store (%d accepted), want %d", len(got), h.sink.accepted.Load(), total)
 		}
 		for id := range committed {
-			if !got[logstore.EventID("main", id)] {
+			if !got[tailer.EventID("main", id)] {
 				t.Errorf("row %d has no event", id)
 			}
 		}
@@ -308,8 +308,8 @@ func TestTailer_Start(t *testing.T) {
 		old = append(old, m.mustInsert(t, realistic(21))...)
 		h := newHub(t)
 
-		cfgs := map[string]logstore.Config{}
-		for site, from := range map[string]string{"latest": logstore.StartLatest, "beginning": logstore.StartBeginning,
+		cfgs := map[string]tailer.Config{}
+		for site, from := range map[string]string{"latest": tailer.StartLatest, "beginning": tailer.StartBeginning,
 			"fromid": strconv.FormatInt(old[5], 10)} {
 			cfg := fastConfig(site, m.tail, "mdl_")
 			cfg.Start = from
@@ -344,7 +344,7 @@ func TestTailer_Start(t *testing.T) {
 				t.Errorf("%s: got %d events, want %d", site, len(got), len(ids))
 			}
 			for _, id := range ids {
-				if !got[logstore.EventID(site, id)] {
+				if !got[tailer.EventID(site, id)] {
 					t.Errorf("%s: row %d has no event", site, id)
 				}
 			}
@@ -384,7 +384,7 @@ func TestTailer_Start(t *testing.T) {
 		// After ResetPosition the site starts again from Start: the rows come again, and the
 		// store drops them as duplicates.
 		r.stop()
-		if err := logstore.ResetPosition(t.Context(), h.store, "beginning"); err != nil {
+		if err := tailer.ResetPosition(t.Context(), h.store, "beginning"); err != nil {
 			t.Fatal(err)
 		}
 		dups := h.sink.duplicates.Load()
@@ -411,14 +411,14 @@ func TestTailer_TwoSites(t *testing.T) {
 		if idsA[0] != idsC[0] {
 			t.Fatalf("the two tables start at ids %d and %d; the test wants the same ids", idsA[0], idsC[0])
 		}
-		ev, err := h.store.FindEventByID(t.Context(), logstore.EventID("alpha", idsA[0]))
+		ev, err := h.store.FindEventByID(t.Context(), tailer.EventID("alpha", idsA[0]))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if ev.Site != "alpha" || ev.EventName != realistic(1).EventName {
 			t.Errorf("alpha's row %d: site %q, event %s", idsA[0], ev.Site, ev.EventName)
 		}
-		ev, err = h.store.FindEventByID(t.Context(), logstore.EventID("beta", idsC[0]))
+		ev, err = h.store.FindEventByID(t.Context(), tailer.EventID("beta", idsC[0]))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -467,7 +467,7 @@ func TestTailer_SecretsStayOut(t *testing.T) {
 			}
 		})
 	}
-	if _, err := logstore.New(logstore.Config{Site: "x", DSN: "mysql://u:" + pass + "@host:notaport/db"}, nil, nil); err == nil || strings.Contains(err.Error(), pass) {
+	if _, err := tailer.New(tailer.Config{Site: "x", DSN: "mysql://u:" + pass + "@host:notaport/db"}, nil, nil); err == nil || strings.Contains(err.Error(), pass) {
 		t.Errorf("New with a bad URL: %v", err)
 	}
 }
@@ -539,7 +539,7 @@ func (m *moodleDB) tableIDs(tb testing.TB) []int64 {
 func (m *moodleDB) killSessions(tb testing.TB) int {
 	tb.Helper()
 	ctx := context.Background()
-	if m.kind == logstore.Postgres {
+	if m.kind == tailer.Postgres {
 		var n int
 		err := m.admin.QueryRowContext(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE usename = $1`, m.roUser).Scan(&n)
 		if err != nil {
@@ -578,7 +578,7 @@ func checkComplete(t *testing.T, h *hub, m *moodleDB, site string) {
 		t.Errorf("got %d events, want %d", len(got), len(ids))
 	}
 	for _, id := range ids {
-		if !got[logstore.EventID(site, id)] {
+		if !got[tailer.EventID(site, id)] {
 			t.Errorf("row %d has no event", id)
 		}
 	}

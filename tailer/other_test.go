@@ -1,4 +1,4 @@
-package logstore
+package tailer
 
 import (
 	"bufio"
@@ -303,7 +303,7 @@ func TestDecodeOther_PHP(t *testing.T) {
 // it returns is valid JSON. Inputs that expand to a megabyte take the fuzzer long to minimize, so
 // run it with a short -fuzzminimizetime:
 //
-//	go test -run '^$' -fuzz FuzzDecodeOther -fuzztime 1m -fuzzminimizetime 3s ./logstore/
+//	go test -run '^$' -fuzz FuzzDecodeOther -fuzztime 1m -fuzzminimizetime 3s ./tailer/
 func FuzzDecodeOther(f *testing.F) {
 	for _, s := range []string{
 		`N;`, `null`, `a:1:{s:1:"a";i:1;}`, `O:8:"stdClass":1:{s:1:"k";a:0:{}}`, `a:2:{i:0;a:0:{}i:1;R:2;}`,

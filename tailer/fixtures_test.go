@@ -1,4 +1,4 @@
-package logstore_test
+package tailer_test
 
 import (
 	"fmt"

@@ -1,4 +1,4 @@
-package logstore_test
+package tailer_test
 
 import (
 	"bytes"
@@ -21,7 +21,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
-	"github.com/mihhub/mih/logstore"
+	"github.com/mihhub/mih/tailer"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/store/sqlite"
 	"github.com/mihhub/mih/store/storetest"
@@ -44,18 +44,18 @@ type backend struct {
 }
 
 var backends = []backend{
-	{logstore.Postgres, "MIH_TEST_POSTGRES_URL"},
-	{logstore.MySQL, "MIH_TEST_MYSQL_URL"},
+	{tailer.Postgres, "MIH_TEST_POSTGRES_URL"},
+	{tailer.MySQL, "MIH_TEST_MYSQL_URL"},
 }
 
 func (b backend) url(tb testing.TB) string {
 	u := os.Getenv(b.env)
 	if u == "" {
 		switch b.name {
-		case logstore.Postgres:
-			tb.Skip("MIH_TEST_POSTGRES_URL is not set; start a server with: url=$(scripts/postgres.sh start /tmp/pgtest) && MIH_TEST_POSTGRES_URL=$url go test ./logstore/")
+		case tailer.Postgres:
+			tb.Skip("MIH_TEST_POSTGRES_URL is not set; start a server with: url=$(scripts/postgres.sh start /tmp/pgtest) && MIH_TEST_POSTGRES_URL=$url go test ./tailer/")
 		default:
-			tb.Skip("MIH_TEST_MYSQL_URL is not set; start a server with: url=$(scripts/mariadb.sh start /tmp/mdbtest) && MIH_TEST_MYSQL_URL=$url MIH_TEST_MYSQL_DIR=/tmp/mdbtest go test ./logstore/")
+			tb.Skip("MIH_TEST_MYSQL_URL is not set; start a server with: url=$(scripts/mariadb.sh start /tmp/mdbtest) && MIH_TEST_MYSQL_URL=$url MIH_TEST_MYSQL_DIR=/tmp/mdbtest go test ./tailer/")
 		}
 	}
 	return u
@@ -157,7 +157,7 @@ func newMoodleDBAt(tb testing.TB, kind, adminURL, prefix string) *moodleDB {
 	server := openURL(tb, kind, adminURL)
 	defer server.Close()
 	switch kind {
-	case logstore.Postgres:
+	case tailer.Postgres:
 		mustExec(tb, server, `CREATE DATABASE `+name)
 		mustExec(tb, server, `CREATE ROLE `+ro+` LOGIN PASSWORD '`+pass+`'`)
 		u := mustParse(tb, adminURL)
@@ -210,7 +210,7 @@ func openURL(tb testing.TB, kind, raw string) *sql.DB {
 	var db *sql.DB
 	var err error
 	switch kind {
-	case logstore.Postgres:
+	case tailer.Postgres:
 		db, err = sql.Open("pgx", raw)
 	default:
 		u := mustParse(tb, raw)
@@ -288,7 +288,7 @@ func (m *moodleDB) insert(ctx context.Context, x execer, rows []logRow) ([]int64
 			if j > 0 {
 				q.WriteString(",")
 			}
-			if m.kind == logstore.Postgres {
+			if m.kind == tailer.Postgres {
 				fmt.Fprintf(&q, "$%d", len(args)+j+1)
 			} else {
 				q.WriteString("?")
@@ -350,7 +350,7 @@ func newHub(tb testing.TB) *hub {
 
 // countingSink passes events on and counts what the store accepted and dropped.
 type countingSink struct {
-	next       logstore.Sink
+	next       tailer.Sink
 	accepted   atomic.Int64
 	duplicates atomic.Int64
 	calls      atomic.Int64
@@ -391,17 +391,17 @@ func (h *hub) eventIDs(tb testing.TB, site string) map[string]bool {
 
 // running is a tailer running in a goroutine.
 type running struct {
-	t    *logstore.Tailer
+	t    *tailer.Tailer
 	stop func()
 }
 
 // start runs a tailer until the returned stop is called (or the test ends).
-func start(tb testing.TB, cfg logstore.Config, h *hub) *running {
+func start(tb testing.TB, cfg tailer.Config, h *hub) *running {
 	tb.Helper()
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(tb)
 	}
-	tl, err := logstore.New(cfg, h.store, h.sink)
+	tl, err := tailer.New(cfg, h.store, h.sink)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -451,9 +451,9 @@ func waitFor(tb testing.TB, limit time.Duration, what string, cond func() bool) 
 }
 
 // fastConfig is a tailer configuration for tests: quick polls and retries.
-func fastConfig(site, dsn, prefix string) logstore.Config {
-	return logstore.Config{
-		Site: site, DSN: dsn, Prefix: prefix, Start: logstore.StartBeginning,
+func fastConfig(site, dsn, prefix string) tailer.Config {
+	return tailer.Config{
+		Site: site, DSN: dsn, Prefix: prefix, Start: tailer.StartBeginning,
 		PollInterval: 50 * time.Millisecond, BatchSize: 500, GapTimeout: time.Minute,
 		RetryMin: 50 * time.Millisecond, RetryMax: 500 * time.Millisecond, QueryTimeout: 10 * time.Second,
 	}

@@ -1,4 +1,4 @@
-package logstore_test
+package tailer_test
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
-	"github.com/mihhub/mih/logstore"
+	"github.com/mihhub/mih/tailer"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/store/sqlite"
 	"github.com/mihhub/mih/store/storetest"
@@ -31,7 +31,7 @@ const benchRows = 100000
 //
 // Each iteration starts a new site from the beginning of the table. Run it with, e.g.:
 //
-//	MIH_TEST_POSTGRES_URL=… MIH_TEST_MYSQL_URL=… go test -run '^$' -bench Tailer -benchtime 3x ./logstore/
+//	MIH_TEST_POSTGRES_URL=… MIH_TEST_MYSQL_URL=… go test -run '^$' -bench Tailer -benchtime 3x ./tailer/
 func BenchmarkTailer(b *testing.B) {
 	for _, bk := range backends {
 		b.Run(bk.name, func(b *testing.B) {
@@ -65,12 +65,12 @@ func BenchmarkTailer(b *testing.B) {
 
 var benchSite atomic.Int64
 
-func benchTail(b *testing.B, m *moodleDB, st mih.Store, sink logstore.Sink, count *atomic.Int64) {
+func benchTail(b *testing.B, m *moodleDB, st mih.Store, sink tailer.Sink, count *atomic.Int64) {
 	var elapsed time.Duration
 	for b.Loop() {
 		site := "bench" + strconv.FormatInt(benchSite.Add(1), 10)
 		count.Store(0)
-		tl, err := logstore.New(logstore.Config{Site: site, DSN: m.tail, Start: logstore.StartBeginning}, st, sink)
+		tl, err := tailer.New(tailer.Config{Site: site, DSN: m.tail, Start: tailer.StartBeginning}, st, sink)
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -1,4 +1,4 @@
-// Package logstore tails a Moodle site's standard log table ({prefix}logstore_standard_log) and
+// Package tailer tails a Moodle site's standard log table ({prefix}logstore_standard_log) and
 // hands its rows to the ingest pipeline as events, so a site needs no plugin to feed the hub.
 //
 // A Tailer reads rows by id, WHERE id > cursor ORDER BY id LIMIT n, turns each into a mih.Event
@@ -40,7 +40,7 @@
 // that fails is logged, without the URL's password, and retried with a capped exponential wait;
 // the cursor moves only after a batch was accepted, so nothing is skipped. The tailer needs
 // SELECT on the log table and nothing else.
-package logstore
+package tailer
 
 import (
 	"context"
