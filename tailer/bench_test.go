@@ -11,10 +11,10 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
-	"github.com/mihhub/mih/tailer"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/store/sqlite"
 	"github.com/mihhub/mih/store/storetest"
+	"github.com/mihhub/mih/tailer"
 )
 
 // benchRows is how many log rows one benchmark iteration tails.

@@ -21,10 +21,10 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
-	"github.com/mihhub/mih/tailer"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/store/sqlite"
 	"github.com/mihhub/mih/store/storetest"
+	"github.com/mihhub/mih/tailer"
 )
 
 // The tests run against real servers, named by:

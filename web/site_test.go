@@ -15,10 +15,10 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
-	"github.com/mihhub/mih/tailer"
 	"github.com/mihhub/mih/moodle"
 	"github.com/mihhub/mih/moodle/moodletest"
 	"github.com/mihhub/mih/rule"
+	"github.com/mihhub/mih/tailer"
 )
 
 // Secrets the site tests type into forms; no response may ever contain one of them.

@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/coursesync"
 	"github.com/mihhub/mih/gateway"
 	"github.com/mihhub/mih/moodle/moodletest"
-	"github.com/mihhub/mih/coursesync"
 	"github.com/mihhub/mih/transport/rest"
 )
 

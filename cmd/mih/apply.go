@@ -16,8 +16,8 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/coursesync"
+	"github.com/mihhub/mih/rule"
 )
 
 // applyFile is the declarative configuration `mih apply` reads. Sites, services, rules and sync

@@ -16,8 +16,8 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/breaker"
-	"github.com/mihhub/mih/gateway"
 	"github.com/mihhub/mih/coursesync"
+	"github.com/mihhub/mih/gateway"
 	"github.com/mihhub/mih/transport/rest"
 )
 
