@@ -71,6 +71,11 @@ type Breaker struct {
 	probed map[string]time.Time
 	// transitions counts the changes of state this process made, for the metrics.
 	transitions map[transition]int
+	// closedElsewhere holds the services whose circuit this process saw closed by another
+	// process, with the number of syncs left in which to resume their paused deliveries. Until
+	// this process rereads the circuit its view still says open, so its workers pause what they
+	// claim; resuming once more on the next sync catches the results committed just after it.
+	closedElsewhere map[string]int
 }
 
 type transition struct{ service, to string }
@@ -96,7 +101,7 @@ func New(store Store, opts Options) *Breaker {
 		opts.Now = time.Now
 	}
 	return &Breaker{store: store, opts: opts, view: map[string]mih.Circuit{}, probed: map[string]time.Time{},
-		transitions: map[transition]int{}}
+		transitions: map[transition]int{}, closedElsewhere: map[string]int{}}
 }
 
 // State returns a service's circuit state: closed, open or halfopen.
@@ -434,12 +439,16 @@ func (b *Breaker) Sync(ctx context.Context) error {
 	var due []string
 	b.mu.Lock()
 	for _, c := range cs {
-		if old, ok := b.view[c.Service]; ok && old.Version > c.Version {
+		old, had := b.view[c.Service]
+		if had && old.Version > c.Version {
 			view[c.Service] = old // our own write, newer than this read
 		} else {
 			view[c.Service] = *c
 		}
 		v := view[c.Service]
+		if had && old.State != mih.CircuitClosed && v.State == mih.CircuitClosed {
+			b.closedElsewhere[c.Service] = 2
+		}
 		ready := v.State == mih.CircuitOpen && !now.Before(v.RetryAt) ||
 			v.State == mih.CircuitHalfOpen && !now.Before(v.ProbeUntil)
 		if ready && now.Sub(b.probed[c.Service]) >= b.probeEvery() {
@@ -447,10 +456,35 @@ func (b *Breaker) Sync(ctx context.Context) error {
 			due = append(due, c.Service)
 		}
 	}
+	for service := range b.view {
+		if _, ok := view[service]; !ok && b.view[service].State != mih.CircuitClosed {
+			b.closedElsewhere[service] = 2 // deleted: reset to nothing stored
+		}
+	}
 	b.view = view
+	settle := make([]string, 0, len(b.closedElsewhere))
+	for service, left := range b.closedElsewhere {
+		settle = append(settle, service)
+		if left <= 1 {
+			delete(b.closedElsewhere, service)
+		} else {
+			b.closedElsewhere[service] = left - 1
+		}
+	}
 	b.mu.Unlock()
 
 	var errs []error
+	for _, service := range settle {
+		n, err := b.store.ResumeDeliveries(ctx, service, 0, now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("resume deliveries of %s, closed by another process: %w", service, err))
+			continue
+		}
+		if n > 0 {
+			b.opts.Logger.InfoContext(ctx, "circuit closed by another process: paused deliveries resumed", "service", service, "resumed", n)
+			b.opts.Notify()
+		}
+	}
 	for _, service := range due {
 		n, err := b.store.ResumeDeliveries(ctx, service, 1, now)
 		if err != nil {

@@ -458,3 +458,49 @@ func TestBreaker_Metrics(t *testing.T) {
 		t.Errorf("got %v, want %v", got, want)
 	}
 }
+
+// A process whose view still says open pauses what its workers claim until it rereads the
+// circuit; when that reread shows another process closed it, the deliveries it paused meanwhile
+// (and those whose pause is committed just after) must resume then, not wait for maintenance.
+func TestBreaker_ClosedElsewhereResumesStalePauses(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	p1, p2 := newBreaker(st, c, "p1"), newBreaker(st, c, "p2")
+	open(t, p1, svc)
+	if err := p2.Reset(t.Context(), "crm"); err != nil {
+		t.Fatal(err)
+	}
+	paused := func(key string) int64 {
+		ds := []*mih.Delivery{{Service: "crm", Method: "POST", Payload: json.RawMessage(`{}`), IdempotencyKey: key}}
+		if err := st.CreateDeliveries(t.Context(), ds); err != nil {
+			t.Fatal(err)
+		}
+		// What p1's worker does with a call its stale view refuses.
+		if _, err := st.PauseDeliveries(t.Context(), "crm", c.Now()); err != nil {
+			t.Fatal(err)
+		}
+		return ds[0].ID
+	}
+	state := func(id int64) mih.DeliveryState {
+		d, err := st.FindDeliveryByID(t.Context(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.State
+	}
+	first := paused("a")
+	if err := p1.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(first); got != mih.DeliveryPending {
+		t.Fatalf("paused while the view was stale, after the sync that saw the reset: %s, want pending", got)
+	}
+	late := paused("b") // committed just after that sync
+	if err := p1.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := state(late); got != mih.DeliveryPending {
+		t.Fatalf("paused just after the sync that saw the reset, after the next: %s, want pending", got)
+	}
+}
