@@ -95,6 +95,7 @@ func (s *Server) routeTable() []route {
 
 		{Method: "GET", Pattern: "/metrics", Public: c.PublicMetrics,
 			Handler: metricsHandler(c.Gatherer, s.logger)},
+		{Method: "GET", Pattern: "/debug/pprof/{profile}", Handler: s.api(profileHandler)},
 	}
 }
 

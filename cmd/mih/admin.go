@@ -149,6 +149,7 @@ func withWebUI(cfg *Config, api http.Handler, st mih.Store, rules web.RuleCache,
 	mux := http.NewServeMux()
 	mux.Handle("/api/", api)
 	mux.Handle("/metrics", api)
+	mux.Handle("/debug/pprof/", api)
 	mux.Handle("/", ui)
 	return mux, nil
 }

@@ -1,19 +1,23 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -22,8 +26,11 @@ import (
 	"github.com/mihhub/mih/secret"
 )
 
-// runBench measures the whole pipeline in one process: HTTP ingest → rules → template → ledger →
-// workers → a loopback HTTP receiver. It prints events/s, event-to-delivery latency and peak RSS.
+// runBench measures the whole pipeline: HTTP ingest → rules → template → ledger → workers → a
+// loopback HTTP receiver. It prints events/s, event-to-delivery latency, peak RSS and the CPU time
+// spent per delivered event. By default the hub runs in this process beside the load generator and
+// the receiver; with --hub-process it runs as a `mih serve` child process, so that its CPU time and
+// memory are its own and not mixed with the load's.
 func runBench(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("bench", pflag.ContinueOnError)
 	serveFlags(fs)
@@ -32,6 +39,9 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	senders := fs.Int("senders", 4, "concurrent ingest clients")
 	rate := fs.Float64("rate", 0, "events per second offered (0: as fast as the hub takes them)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up after this long")
+	hubProcess := fs.Bool("hub-process", false, "run the hub as a child `mih serve` process and report its own CPU time and peak RSS")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the hub, taken through its /debug/pprof API from the start of the load, to this file")
+	profileFor := fs.Duration("profile-for", 10*time.Second, "length of the --cpuprofile profile")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -54,6 +64,7 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	defer cancel()
 
 	name := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	evName := `\local_bench\event\` + strings.ReplaceAll(name, "-", "_")
 	rec := newBenchReceiver(name, *events)
 	rln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,42 +73,36 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	rsrv := &http.Server{Handler: rec}
 	go rsrv.Serve(rln)
 	defer rsrv.Close()
-
-	logger := newLogger(&Config{LogLevel: "warn", LogFormat: "text"}, os.Stderr)
-	st, err := openStore(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer st.Close()
 	svc := mih.NewService()
 	svc.Name, svc.BaseURL = name, "http://"+rln.Addr().String()
-	if err := st.CreateService(ctx, svc); err != nil {
-		return fmt.Errorf("create service: %w", err)
-	}
-	// A shared PostgreSQL database keeps nothing of the run but its events and the token.
-	defer st.DeleteService(context.WithoutCancel(ctx), name)
-	evName := `\local_bench\event\` + strings.ReplaceAll(name, "-", "_")
-	if err := st.CreateRule(ctx, &mih.Rule{Name: name, Event: evName, Service: name, Method: "POST",
-		Endpoint: "/in", Template: `{"id": "{{id}}", "user": {{relateduserid}}, "at": {{timecreated}}}`, Active: true, Enrich: []string{}}); err != nil {
-		return fmt.Errorf("create rule: %w", err)
-	}
-	token := secret.NewToken()
-	if err := st.CreateToken(ctx, &mih.Token{Name: name, Hash: secret.HashToken(token)}); err != nil {
-		return err
-	}
+	rule := &mih.Rule{Name: name, Event: evName, Service: name, Method: "POST", Active: true, Enrich: []string{},
+		Endpoint: "/in", Template: `{"id": "{{id}}", "user": {{relateduserid}}, "at": {{timecreated}}}`}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	var hub *benchHub
+	if *hubProcess {
+		hub, err = startBenchHubProcess(ctx, cfg, svc, rule)
+	} else {
+		hub, err = startBenchHubInProcess(ctx, cfg, svc, rule)
+	}
 	if err != nil {
 		return err
 	}
-	hubCtx, stopHub := context.WithCancel(ctx)
-	hubDone := make(chan error, 1)
-	go func() { hubDone <- serve(hubCtx, cfg, st, ln, logger) }()
-	defer func() { stopHub(); <-hubDone }()
-	url := "http://" + ln.Addr().String() + "/api/v1/events"
+	defer hub.stop()
+	where := "in this process, with the load generator and the receiver"
+	if *hubProcess {
+		where = fmt.Sprintf("process %d", hub.pid)
+	}
+	url := hub.url + "api/v1/events"
 
-	fmt.Fprintf(stdout, "mih bench: %d events, batches of %d, %d senders, rate %s, store %s\n",
-		*events, *batch, *senders, rateText(*rate), storeName(cfg))
+	fmt.Fprintf(stdout, "mih bench: %d events, batches of %d, %d senders, rate %s, store %s, hub %s\n",
+		*events, *batch, *senders, rateText(*rate), storeName(cfg), where)
+	profiled := make(chan error, 1)
+	if *cpuProfile != "" {
+		go func() { profiled <- benchProfile(ctx, hub, *profileFor, *cpuProfile) }()
+	} else {
+		profiled <- nil
+	}
+	cpu0, cpuErr := processCPU(hub.pid)
 	start := time.Now()
 	var next atomic.Int64
 	var sendErr atomic.Value
@@ -128,7 +133,7 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 					rec.sent[first+i].Store(sent.UnixNano())
 				}
 				req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Authorization", "Bearer "+hub.token)
 				resp, err := client.Do(req)
 				if err != nil {
 					sendErr.Store(err)
@@ -154,13 +159,184 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 		return fmt.Errorf("bench: only %d of %d events delivered before the timeout", rec.count.Load(), *events)
 	}
 	total := time.Since(start)
+	cpu1, cpuErr1 := processCPU(hub.pid)
 	lat := rec.latencies()
 	fmt.Fprintf(stdout, "ingested   %d events in %s (%.0f events/s)\n", *events, ingested.Round(time.Millisecond), float64(*events)/ingested.Seconds())
 	fmt.Fprintf(stdout, "delivered  %d events in %s (%.0f events/s end to end)\n", *events, total.Round(time.Millisecond), float64(*events)/total.Seconds())
 	fmt.Fprintf(stdout, "latency    p50 %s  p99 %s  max %s (event sent → delivery received)\n",
 		pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1))
 	fmt.Fprintf(stdout, "duplicates %d\n", rec.dups.Load())
-	fmt.Fprintf(stdout, "peak RSS   %s (hub, load generator and receiver in one process)\n", peakRSS())
+	if err := errors.Join(cpuErr, cpuErr1); err != nil {
+		fmt.Fprintf(stdout, "hub CPU    unknown (%v)\n", err)
+	} else {
+		used := cpu1 - cpu0
+		fmt.Fprintf(stdout, "hub CPU    %s in all, %.1f µs per delivered event, %.2f cores busy (%s)\n",
+			used.Round(time.Millisecond), float64(used.Microseconds())/float64(*events), used.Seconds()/total.Seconds(), where)
+	}
+	fmt.Fprintf(stdout, "peak RSS   %s (hub %s)\n", peakRSS(hub.pid), where)
+	if err := <-profiled; err != nil {
+		return fmt.Errorf("bench: CPU profile: %w", err)
+	}
+	if *cpuProfile != "" {
+		fmt.Fprintf(stdout, "profile    %s (%s; go tool pprof -top %s)\n", *cpuProfile, *profileFor, *cpuProfile)
+	}
+	return nil
+}
+
+// benchProfile writes a CPU profile of the hub over d, taken through its API.
+func benchProfile(ctx context.Context, hub *benchHub, d time.Duration, file string) error {
+	secs := max(1, int(d.Round(time.Second).Seconds()))
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%sdebug/pprof/profile?seconds=%d", hub.url, secs), nil)
+	req.Header.Set("Authorization", "Bearer "+hub.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the hub answered %s", resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// benchHub is the hub under test: where to reach it, the token to use, the process whose CPU
+// time is read, and how to stop it.
+type benchHub struct {
+	url   string
+	token string
+	pid   int
+	stop  func()
+}
+
+// startBenchHubInProcess runs serve in a goroutine of this process on cfg's store.
+func startBenchHubInProcess(ctx context.Context, cfg *Config, svc *mih.Service, rule *mih.Rule) (*benchHub, error) {
+	logger := newLogger(&Config{LogLevel: "warn", LogFormat: "text"}, os.Stderr)
+	st, err := openStore(ctx, cfg, logger)
+	if err != nil {
+		return nil, err
+	}
+	fail := func(err error) (*benchHub, error) { st.Close(); return nil, err }
+	if err := st.CreateService(ctx, svc); err != nil {
+		return fail(fmt.Errorf("create service: %w", err))
+	}
+	if err := st.CreateRule(ctx, rule); err != nil {
+		return fail(fmt.Errorf("create rule: %w", err))
+	}
+	token := secret.NewToken()
+	if err := st.CreateToken(ctx, &mih.Token{Name: svc.Name, Hash: secret.HashToken(token)}); err != nil {
+		return fail(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return fail(err)
+	}
+	hubCtx, stopHub := context.WithCancel(ctx)
+	hubDone := make(chan error, 1)
+	go func() { hubDone <- serve(hubCtx, cfg, st, ln, logger) }()
+	return &benchHub{url: "http://" + ln.Addr().String() + "/", token: token, pid: os.Getpid(), stop: func() {
+		stopHub()
+		<-hubDone
+		// A shared PostgreSQL database keeps nothing of the run but its events and the token.
+		st.DeleteService(context.WithoutCancel(ctx), svc.Name)
+		st.Close()
+	}}, nil
+}
+
+// startBenchHubProcess starts this binary as `mih serve` on cfg's data folder or database and
+// sets the service and the rule up through its API.
+func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, rule *mih.Rule) (*benchHub, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("find the mih binary: %w", err)
+	}
+	args := []string{"serve", "--listen", "127.0.0.1:0", "--data", cfg.Data, "--log-level", "warn"}
+	if cfg.Database != "" {
+		args = append(args, "--database", cfg.Database)
+	}
+	token := secret.NewToken()
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), "MIH_ADMIN_TOKEN="+token)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start mih serve: %w", err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+	}
+	urlc := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "admin:"); ok {
+				urlc <- strings.TrimSpace(rest)
+			}
+		}
+	}()
+	hub := &benchHub{token: token, pid: cmd.Process.Pid, stop: stop}
+	select {
+	case hub.url = <-urlc:
+	case <-done:
+		return nil, fmt.Errorf("mih serve exited before it listened")
+	case <-time.After(30 * time.Second):
+		stop()
+		return nil, fmt.Errorf("mih serve did not print its URL within 30 s")
+	}
+	for _, r := range []struct {
+		path string
+		body any
+	}{{"api/v1/services", svc}, {"api/v1/rules", rule}} {
+		if err := benchPost(ctx, hub, r.path, r.body); err != nil {
+			stop()
+			return nil, err
+		}
+	}
+	hub.stop = func() {
+		req, _ := http.NewRequestWithContext(context.WithoutCancel(ctx), "DELETE", hub.url+"api/v1/services/"+svc.Name, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+		stop()
+	}
+	return hub, nil
+}
+
+func benchPost(ctx context.Context, hub *benchHub, path string, body any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, _ := http.NewRequestWithContext(ctx, "POST", hub.url+path, bytes.NewReader(b))
+	req.Header.Set("Authorization", "Bearer "+hub.token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("POST %s: %w", path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+		return fmt.Errorf("POST %s: %s %s", path, resp.Status, msg)
+	}
 	return nil
 }
 
@@ -239,9 +415,9 @@ func pct(sorted []time.Duration, p float64) time.Duration {
 	return sorted[i].Round(10 * time.Microsecond)
 }
 
-// peakRSS reads the process's high-water mark of resident memory (Linux).
-func peakRSS() string {
-	b, err := os.ReadFile("/proc/self/status")
+// peakRSS reads a process's high-water mark of resident memory (Linux).
+func peakRSS(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return "unknown"
 	}
@@ -251,4 +427,28 @@ func peakRSS() string {
 		}
 	}
 	return "unknown"
+}
+
+// processCPU is the user plus system CPU time a process has used so far (Linux), from
+// /proc/PID/stat in clock ticks of 1/100 s: fine enough over a run of seconds.
+func processCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read CPU time: %w", err)
+	}
+	// The command name, field 2, may hold spaces: fields are counted after its closing parenthesis.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("read CPU time: unexpected /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("read CPU time: unexpected /proc/%d/stat", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64)
+	stime, err2 := strconv.ParseInt(f[12], 10, 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("read CPU time: %w", err)
+	}
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
 }
