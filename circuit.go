@@ -5,10 +5,10 @@ import (
 	"time"
 )
 
-// Circuit is the shared state of one service's circuit breaker (PRODUCT 3.6). The row in the
-// store is the authority: every process sharing the store reads it, and every change of state is
-// a compare-and-set on Version, so that exactly one process opens a circuit, takes the half-open
-// probe or closes it.
+// Circuit is the shared state of one service's circuit breaker (docs/operations.md, Circuit
+// breakers). The row in the store is the authority: every process sharing the store reads it, and
+// every change of state is a compare-and-set on Version, so that exactly one process opens a
+// circuit, takes the half-open probe or closes it.
 //
 // A service without a stored circuit is closed with no failures.
 type Circuit struct {

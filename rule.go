@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// Rule routes matching events to a service with a payload template (PRODUCT 3.4).
+// Rule routes matching events to a service with a payload template (docs/api.md, Rules).
 type Rule struct {
 	ID       int64    `json:"id"`
 	Name     string   `json:"name"`

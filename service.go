@@ -59,8 +59,8 @@ const (
 	CircuitHalfOpen = "halfopen"
 )
 
-// Service is an external system the hub calls (PRODUCT 3.3). Durations are in seconds as floats so
-// that sub-second values work in tests and tight set-ups.
+// Service is an external system the hub calls (docs/api.md, Services). Durations are in seconds as
+// floats so that sub-second values work in tests and tight set-ups.
 type Service struct {
 	Name            string            `json:"name"`
 	Type            ServiceType       `json:"type"`

@@ -10,9 +10,9 @@ import (
 	"time"
 )
 
-// Site is a Moodle site (PRODUCT 3.9): where its Web Services answer (enrichment, course sync),
-// optionally its database (the log store tailer) and the secret its local_mih plugin signs with.
-// Events from a site carry its name.
+// Site is a Moodle site (docs/api.md, Sites): where its Web Services answer (enrichment, course
+// sync), optionally its database (the log store tailer) and the secret its local_mih plugin signs
+// with. Events from a site carry its name.
 type Site struct {
 	Name string `json:"name"`
 	// URL is the site's wwwroot; Token a Web Services token (secret).

@@ -12,7 +12,7 @@ import (
 )
 
 // SyncJob keeps a Moodle site's courses and enrolments in line with an external academic system
-// (PRODUCT 3.7): the source is a registered REST service answering JSON at SourcePath, the target
+// (docs/sync.md): the source is a registered REST service answering JSON at SourcePath, the target
 // is the site's Web Services.
 type SyncJob struct {
 	Name          string `json:"name"`

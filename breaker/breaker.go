@@ -1,5 +1,5 @@
-// Package breaker is the circuit breaker of every service (PRODUCT 3.6), shared by all the
-// processes of one store.
+// Package breaker is the circuit breaker of every service (docs/operations.md, Circuit breakers),
+// shared by all the processes of one store.
 //
 // A circuit closes, opens and half-opens as the contract says: failure_threshold consecutive
 // retryable failures within window_s open it; after cooldown_s exactly one call, the probe, goes

@@ -110,11 +110,12 @@ type Published struct {
 	Duplicates int `json:"duplicates"`
 }
 
-// PublishEvent sends events to the hub, which stores them with their deliveries before it
-// answers. Each event is a *mih.Event, a map or a struct that encodes to the Moodle event shape
-// (PRODUCT 3.1), or json.RawMessage; a slice argument contributes its elements. A bad event
-// rejects the whole batch with a 400 *Error naming its index, and nothing is stored. Sending an
-// event twice is safe when it has an id: the hub counts the second as a duplicate.
+// PublishEvent sends events to the hub, which stores them with their deliveries before it answers.
+// Each event is a *mih.Event, a map or a struct that encodes to the Moodle event shape
+// (docs/moodle.md, What Moodle sends), or json.RawMessage; a slice argument contributes its
+// elements. A bad event rejects the whole batch with a 400 *Error naming its index, and nothing is
+// stored. Sending an event twice is safe when it has an id: the hub counts the second as a
+// duplicate.
 func (c *Client) PublishEvent(ctx context.Context, events ...any) (Published, error) {
 	var items []json.RawMessage
 	for _, e := range flatten(events) {

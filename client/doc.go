@@ -31,8 +31,8 @@
 //
 // # Events
 //
-// PublishEvent sends Moodle events (PRODUCT 3.1 shape: a *mih.Event, a map or a struct) to
-// POST /api/v1/events and reports how many the hub accepted and how many it already had.
+// PublishEvent sends Moodle events (a *mih.Event, a map or a struct of the shape in docs/moodle.md)
+// to POST /api/v1/events and reports how many the hub accepted and how many it already had.
 //
 // # Errors
 //

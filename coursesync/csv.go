@@ -8,7 +8,7 @@ import (
 	"github.com/mihhub/mih"
 )
 
-// MissingCSVHeader is the header line of the missing-users report (PRODUCT 3.7).
+// MissingCSVHeader is the header line of the missing-users report (docs/sync.md, Runs).
 const MissingCSVHeader = "username,course_shortname,role"
 
 // MissingCSV writes the missing-users report as RFC 4180 CSV: a header line, then one line per

@@ -1,5 +1,5 @@
 // Package coursesync keeps a Moodle site's courses and enrolments in line with an external
-// academic system (PRODUCT 3.7): the course sync of the hub, in directory sync/.
+// academic system: the course sync of the hub (docs/sync.md).
 //
 // A job (mih.SyncJob) names a source — a REST service of the registry and a path, answering
 // {"courses": [{"shortname", "name", "participants": [{"username", "roleid"}]}]} or a bare array

@@ -21,7 +21,7 @@ import (
 	"github.com/mihhub/mih/transport/rest"
 )
 
-// sourceToken is what the academic system asks for; the seed plugin fetched without any.
+// sourceToken is what the academic system asks for; local_webcourse fetched without any.
 const sourceToken = "src-7c1e0b2d-secret"
 
 // academic is the academic system: a loopback HTTP server that answers the course list with

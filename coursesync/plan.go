@@ -540,8 +540,8 @@ func (pl *planner) diff(ctx context.Context) (*mih.SyncPlan, error) {
 	return p, nil
 }
 
-// newCourse builds a course to create; it needs a name (the seed plugin named courses after
-// their short names, which nobody wants) and a category.
+// newCourse builds a course to create; it needs a name (local_webcourse named courses after
+// their short names, which nobody wants; docs/architecture.md, What mih replaces) and a category.
 func (pl *planner) newCourse(c *sourceCourse, defaultCat *moodle.Category) (mih.SyncCourse, string) {
 	nc := mih.SyncCourse{ShortName: c.shortName, FullName: c.fullName, Visible: c.visible}
 	if nc.FullName == "" {

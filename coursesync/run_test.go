@@ -13,9 +13,9 @@ import (
 	"github.com/mihhub/mih/moodle/moodletest"
 )
 
-// seed004 is the course list exactly as the local_webcourse plugin documents it, "professor"
-// included (the plugin understood only "teacher").
-const seed004 = `{
+// webcourseCourses is the course list exactly as the local_webcourse plugin documents it,
+// "professor" included (the plugin understood only "teacher").
+const webcourseCourses = `{
 "courses": [
 {
 "shortname": "unique_field1",
@@ -56,13 +56,13 @@ const (
 	student = "[5]"
 )
 
-// The seed's document, end to end: courses created with their names, teachers and professors
-// as editing teachers, the one unknown user in the CSV, the fetch authenticated; a second run
-// changes nothing.
-func TestRun_Seed004(t *testing.T) {
+// The local_webcourse document, end to end: courses created with their names, teachers and
+// professors as editing teachers, the one unknown user in the CSV, the fetch authenticated; a
+// second run changes nothing.
+func TestRun_WebcourseDocument(t *testing.T) {
 	f := newFixture(t, func(j *mih.SyncJob) { j.Removal = mih.RemovalUnenrol })
 	f.users("00000000074", "00000000076", "00000000077", "00000000078", "00000000023", "00000000087")
-	f.src.set(http.StatusOK, []byte(seed004))
+	f.src.set(http.StatusOK, []byte(webcourseCourses))
 
 	plan := f.run(mih.SyncPlanOnly)
 	wantStatus(t, plan, mih.SyncSucceeded)
@@ -516,8 +516,8 @@ func TestRun_ExpectFingerprint(t *testing.T) {
 	wantStatus(t, run, mih.SyncSucceeded)
 }
 
-// Participants matched by idnumber (the value in the seed's "username" field) and by email; an
-// email two accounts share enrols neither.
+// Participants matched by idnumber (the value in local_webcourse's "username" field) and by email;
+// an email two accounts share enrols neither.
 func TestRun_MatchFields(t *testing.T) {
 	t.Run("idnumber", func(t *testing.T) {
 		f := newFixture(t, func(j *mih.SyncJob) { j.MatchField = mih.MatchIDNumber })
@@ -597,7 +597,7 @@ func TestRun_TokenLacksFunctions(t *testing.T) {
 	if err := f.store.UpdateSite(f.ctx, site); err != nil {
 		t.Fatal(err)
 	}
-	f.src.set(http.StatusOK, []byte(seed004))
+	f.src.set(http.StatusOK, []byte(webcourseCourses))
 	run := f.run(mih.SyncPlanOnly)
 	wantStatus(t, run, mih.SyncFailed)
 	if run.ErrorCode != mih.CodeForbidden || !strings.Contains(run.Error, moodle.FuncEnrolledUsers) || !strings.Contains(run.Error, moodle.FuncCategories) {

@@ -128,7 +128,7 @@ func TestParseSource_NotACourseList(t *testing.T) {
 }
 
 // Participants are matched on the job's field, falling back to username, which holds the value
-// in the seed's format whatever it is.
+// in local_webcourse's format whatever it is.
 func TestParseSource_MatchField(t *testing.T) {
 	j := testJob()
 	j.MatchField = mih.MatchEmail

@@ -35,7 +35,7 @@ func BenchmarkWorker(b *testing.B) {
 				e.deliveries("hooks", min(left, 1000))
 			}
 			// Count the worker's store calls: store round trips per delivery is the number to
-			// watch (ANCHORS: Convoy made ~32 statements per event).
+			// watch (docs/architecture.md: Convoy made ~32 statements per event).
 			var calls, claimed atomic.Int64
 			counted := mockOf(st)
 			counted.ClaimDeliveriesFn = func(ctx context.Context, p mih.ClaimParams) ([]*mih.Delivery, error) {

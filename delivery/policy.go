@@ -17,8 +17,8 @@ const MaxAttemptBody = 64 << 10
 // LogSource marks request-log entries written by delivery workers.
 const LogSource = "delivery"
 
-// Next maps the outcome of one round of a claimed delivery to its next state (PRODUCT 3.6). It is
-// the only place where that decision is made:
+// Next maps the outcome of one round of a claimed delivery to its next state (docs/operations.md).
+// It is the only place where that decision is made:
 //
 //	service deleted (svc nil)          dead, service_deleted, no attempt counted
 //	service disabled                   paused, no attempt counted

@@ -1,6 +1,6 @@
-// Package delivery runs the workers of the delivery ledger (PRODUCT 3.6): a Worker claims due
-// deliveries under a lease, sends them through the gateway, and group-commits their results; a
-// Maintainer pauses, resumes, expires and prunes on a slower beat.
+// Package delivery runs the workers of the delivery ledger (docs/operations.md, Delivery
+// semantics): a Worker claims due deliveries under a lease, sends them through the gateway, and
+// group-commits their results; a Maintainer pauses, resumes, expires and prunes on a slower beat.
 //
 // Delivery is at least once. A claimed delivery is leased to one worker, which extends the lease
 // while its call runs (heartbeat); a worker that dies simply lets its leases run out and another

@@ -1,7 +1,8 @@
 // Package enrich renders the deliveries whose rules need Moodle data the event does not carry
-// (PRODUCT 3.4, 3.5): the user, the related user, the course. Ingest leaves such deliveries
-// unrendered; the delivery worker calls Renderer.Render just before sending, so a Moodle that is
-// slow or down delays those deliveries (a retryable failure) instead of slowing or failing ingest.
+// (docs/moodle.md, Enrichment): the user, the related user, the course. Ingest leaves such
+// deliveries unrendered; the delivery worker calls Renderer.Render just before sending, so a Moodle
+// that is slow or down delays those deliveries (a retryable failure) instead of slowing or failing
+// ingest.
 //
 // Lookups go through one Lookup per Moodle site (package moodle's Directory, with its bounded
 // cache); the site is the event's, or the only site when the event names none.

@@ -93,8 +93,8 @@ func fillUser(ev *mih.Event, b syncBody) {
 	ev.ContextLevel, ev.ContextInstanceID = contextUser, uid
 }
 
-// backendSyncEvents maps the four endpoint names to their core events (MOODLE.md, and the
-// classes in lib/classes/event: their init() gives objecttable, crud and edulevel).
+// backendSyncEvents maps the four endpoint names to their core events (docs/moodle.md, What Moodle
+// sends, and the classes in lib/classes/event: their init() gives objecttable, crud and edulevel).
 var backendSyncEvents = map[string]*syncMapping{
 	"user_created": {
 		eventName: `\core\event\user_created`, component: "core", action: "created", target: "user",

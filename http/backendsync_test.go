@@ -262,7 +262,8 @@ func TestBackendSync_Dedupe(t *testing.T) {
 	if res := post("grade_updated", numeric, nil, ""); res.Duplicates != 1 {
 		t.Errorf("numbers instead of strings: %+v, want a duplicate", res)
 	}
-	// A grade changed again within the minute is a new event (the seed's dedupe dropped it).
+	// A grade changed again within the minute is a new event (local_integrationhub's dedupe dropped
+	// it).
 	changed := strings.NewReplacer(`"87.50000"`, `"91.00000"`, `"1767000500"`, `"1767000530"`).Replace(seedGradeUpdated)
 	if res := post("grade_updated", changed, nil, ""); res.Accepted != 1 {
 		t.Errorf("a second change: %+v, want accepted", res)

@@ -17,7 +17,7 @@ import (
 	"github.com/mihhub/mih"
 )
 
-// Pagination defaults of every list endpoint (PRODUCT 3.2).
+// Pagination defaults of every list endpoint (docs/api.md, Conventions).
 const (
 	defaultLimit = 100
 	maxLimit     = 1000

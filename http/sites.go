@@ -12,9 +12,9 @@ import (
 	"github.com/mihhub/mih"
 )
 
-// siteHandler serves the Moodle sites, /api/v1/sites (PRODUCT 3.9). Secrets — the Web Services
-// token, the plugin secret and the password of the database URL — are write-only: every answer
-// masks them, a write that omits them (or sends the mask back) keeps the stored ones, and a
+// siteHandler serves the Moodle sites, /api/v1/sites (docs/api.md, Sites). Secrets — the Web
+// Services token, the plugin secret and the password of the database URL — are write-only: every
+// answer masks them, a write that omits them (or sends the mask back) keeps the stored ones, and a
 // secret sent as null is removed.
 //
 // Nothing is invalidated after a write: the tailers, enrichment and course sync follow the sites
@@ -24,7 +24,7 @@ type siteHandler struct {
 	status func(site string) any
 }
 
-// siteDoc is a site as the API reads and writes it: PRODUCT 3.9, plus tail_status on read.
+// siteDoc is a site as the API reads and writes it (docs/api.md, Sites), with tail_status on read.
 // tail_status is accepted and ignored on write, so that a client can write back what it read.
 type siteDoc struct {
 	*mih.Site

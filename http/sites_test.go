@@ -309,7 +309,7 @@ func TestMaskDBQuery(t *testing.T) {
 	}
 }
 
-// The site JSON is exactly PRODUCT 3.9's: no other field reaches the client.
+// The site JSON is exactly docs/api.md's (Sites): no other field reaches the client.
 func TestSites_Shape(t *testing.T) {
 	h := newTestHub(t)
 	r := h.do("POST", "/api/v1/sites", mainSite()).want(http.StatusCreated)

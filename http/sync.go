@@ -16,7 +16,8 @@ import (
 	"github.com/mihhub/mih/coursesync"
 )
 
-// syncHandler serves course sync, /api/v1/sync (PRODUCT 3.7): the jobs, and their runs.
+// syncHandler serves course sync, /api/v1/sync (docs/api.md, Course sync): the jobs, and their
+// runs.
 //
 // The API does not run jobs itself: plan and apply queue a run in the store, and the scheduler
 // of a `mih serve` process (any of them, on a shared database) takes it within a second, under

@@ -35,10 +35,10 @@ type DirectoryOptions struct {
 	Now func() time.Time
 }
 
-// Directory resolves the users and courses that events refer to, for enrichment (PRODUCT
-// 3.4, 3.5): templates see user.email, course.fullname and the like. It keeps what it found in
-// a bounded LRU cache with a TTL, keeps "does not exist" for a shorter time, and collapses
-// concurrent lookups of one user or course into a single call. Failed calls are not cached.
+// Directory resolves the users and courses that events refer to, for enrichment (docs/moodle.md,
+// Enrichment): templates see user.email, course.fullname and the like. It keeps what it found in a
+// bounded LRU cache with a TTL, keeps "does not exist" for a shorter time, and collapses concurrent
+// lookups of one user or course into a single call. Failed calls are not cached.
 //
 // A lookup returns the user or course as a map shaped for templates (numbers as json.Number,
 // as template.Scope expects); maps are shared between callers and must not be modified. A user

@@ -1,6 +1,6 @@
 // Package moodle calls Moodle's REST web service: event enrichment looks users and courses up
-// through a Directory (PRODUCT 3.4, 3.5), course sync lists, creates and enrols through the
-// typed helpers (PRODUCT 3.7). moodle/moodletest is a Moodle site in a test process that
+// through a Directory (docs/moodle.md, Enrichment), course sync lists, creates and enrols through
+// the typed helpers (docs/sync.md). moodle/moodletest is a Moodle site in a test process that
 // behaves like the real one.
 //
 // # Calls

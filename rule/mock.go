@@ -42,9 +42,9 @@ func CommonEvents() []string {
 	}
 }
 
-// MockEvent returns a realistic event of the given name, shaped like the rows Moodle really
-// logs (shared/MOODLE.md): the right objecttable, relateduserid and `other` for the common
-// events, and generic values for the rest.
+// MockEvent returns a realistic event of the given name, shaped like the rows Moodle really logs
+// (docs/moodle.md, What Moodle sends): the right objecttable, relateduserid and `other` for the
+// common events, and generic values for the rest.
 func MockEvent(name string) *mih.Event {
 	if name == "" || strings.ContainsAny(name, "*?") {
 		name = exampleName(name)

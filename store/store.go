@@ -276,7 +276,7 @@ func timePtr(v sql.NullInt64) *time.Time {
 // round is what a time reads back as once stored.
 func round(t time.Time) time.Time { return fromMicros(micros(t)) }
 
-// Listing limits (PRODUCT 3.2).
+// Listing limits (docs/api.md, Conventions).
 const (
 	defaultLimit = 100
 	maxLimit     = 1000

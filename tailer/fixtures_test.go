@@ -16,7 +16,8 @@ type fixture struct {
 
 const t0 = 1767000000
 
-// fixtures are the rows of MOODLE.md: the same change logged the way Moodle does, quirks included.
+// fixtures are the rows of docs/moodle.md (What Moodle sends): the same change logged the way
+// Moodle does, quirks included.
 func fixtures() []fixture {
 	longText := strings.Repeat("Ünïcödé and a \"quote\" / slash \\ backslash\n", 500)
 	long := fmt.Sprintf(`{"function":"core_course_create_courses","args":%q}`, longText)

@@ -1,5 +1,5 @@
 // Package template renders rule payloads: JSON documents with {{path}}
-// placeholders filled from a Moodle event (PRODUCT 3.5).
+// placeholders filled from a Moodle event (docs/api.md, Payload templates).
 //
 // # Grammar
 //

@@ -9,7 +9,7 @@ import (
 )
 
 var fuzzTemplates = []string{
-	"", " ", seed001, seed002, `{{event}}`, `"{{a}}"`, `{"a": [{{x}}, "{{y}}", {"{{k}}": {{v}}}]}`,
+	"", " ", guideTemplate, slackRecipe, `{{event}}`, `"{{a}}"`, `{"a": [{{x}}, "{{y}}", {"{{k}}": {{v}}}]}`,
 	`{"a": "{{name"}`, `{{{k}}: 1}`, `{"a": 1,}`, `[1 2]`, `["\u12"]`, `{"a": -{{x}}}`,
 	`{"esc": "\"\\\/\b\f\n\r\t\u00e9\uD83D\uDE00"}`, `{"b": "\u007b{x}}"}`, "[\"\xff\"]",
 	`{{ other.items.0 }}`, `{"u": "{{user.email}} {{course.fullname}} {{relateduser.id}}"}`,

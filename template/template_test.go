@@ -39,8 +39,9 @@ const userLoggedin = `{
 	"timecreated": 1732200000, "origin": "web", "ip": "203.0.113.5"
 }`
 
-// seed001 is the template from the seed plugin's documentation, verbatim.
-const seed001 = `{
+// guideTemplate is the example template of local_integrationhub's administrator guide, verbatim
+// (docs/architecture.md, What mih replaces).
+const guideTemplate = `{
 "event": "{{eventname}}",
 "user_id": {{userid}},
 "object_id": {{objectid}},
@@ -49,8 +50,9 @@ const seed001 = `{
 "source": "moodle"
 }`
 
-// seed002 is the Slack recipe from the seed cookbook.
-const seed002 = `{
+// slackRecipe is the Slack recipe of local_integrationhub's cookbook, which works unchanged
+// (docs/api.md, Payload templates).
+const slackRecipe = `{
 "text": "User {{username}} just logged in from IP {{ip}}!"
 }`
 
@@ -84,7 +86,7 @@ func TestRender_Seeds(t *testing.T) {
 	}{
 		{
 			name:  "001 user_created",
-			src:   seed001,
+			src:   guideTemplate,
 			event: userCreated,
 			want: `{
 "event": "\\core\\event\\user_created",
@@ -97,7 +99,7 @@ func TestRender_Seeds(t *testing.T) {
 		},
 		{
 			name:  "001 user_loggedin",
-			src:   seed001,
+			src:   guideTemplate,
 			event: userLoggedin,
 			want: `{
 "event": "\\core\\event\\user_loggedin",
@@ -110,7 +112,7 @@ func TestRender_Seeds(t *testing.T) {
 		},
 		{
 			name:  "002 slack on user_loggedin",
-			src:   seed002,
+			src:   slackRecipe,
 			event: userLoggedin,
 			want: `{
 "text": "User jdoe just logged in from IP 203.0.113.5!"
@@ -622,8 +624,8 @@ func TestPlaceholders(t *testing.T) {
 	}{
 		{``, nil},
 		{`{"a": 1}`, nil},
-		{seed001, []string{"eventname", "userid", "objectid", "courseid", "timecreated"}},
-		{seed002, []string{"username", "ip"}},
+		{guideTemplate, []string{"eventname", "userid", "objectid", "courseid", "timecreated"}},
+		{slackRecipe, []string{"username", "ip"}},
 		{`[{{ b }}, "{{a}}{{b}}", {"{{c.d}}": {{a}}}]`, []string{"b", "a", "c.d"}},
 	}
 	for _, tc := range tests {
@@ -641,9 +643,9 @@ func TestNeeds(t *testing.T) {
 		event                   map[string]any
 		user, relateduser, crse bool
 	}{
-		{"seed 001", seed001, loggedin, false, false, false},
-		{"seed 002 finds username in other", seed002, loggedin, false, false, false},
-		{"seed 002 without other", seed002, decode(t, userCreated), true, false, false},
+		{"administrator guide template", guideTemplate, loggedin, false, false, false},
+		{"slack recipe finds username in other", slackRecipe, loggedin, false, false, false},
+		{"slack recipe without other", slackRecipe, decode(t, userCreated), true, false, false},
 		{"user path", `{{user.email}}`, loggedin, true, false, false},
 		{"bare email", `"{{email}}"`, loggedin, true, false, false},
 		{"relateduser", `{{relateduser.email}}`, loggedin, false, true, false},
@@ -678,7 +680,7 @@ func TestSendsWholeEvent(t *testing.T) {
 }
 
 func TestRender_Concurrent(t *testing.T) {
-	tmpl := mustCompile(t, seed001)
+	tmpl := mustCompile(t, guideTemplate)
 	event := decode(t, userCreated)
 	want, _ := mustRender(t, tmpl, Scope{Event: event})
 	done := make(chan string)
@@ -696,7 +698,7 @@ func TestRender_Concurrent(t *testing.T) {
 }
 
 func BenchmarkRender(b *testing.B) {
-	tmpl := mustCompile(b, seed001)
+	tmpl := mustCompile(b, guideTemplate)
 	scope := Scope{Event: decode(b, userCreated)}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -707,7 +709,7 @@ func BenchmarkRender(b *testing.B) {
 }
 
 func BenchmarkRender_Text(b *testing.B) {
-	tmpl := mustCompile(b, seed002)
+	tmpl := mustCompile(b, slackRecipe)
 	scope := Scope{Event: decode(b, userLoggedin)}
 	b.ReportAllocs()
 	for b.Loop() {
@@ -720,7 +722,7 @@ func BenchmarkRender_Text(b *testing.B) {
 func BenchmarkCompile(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := Compile(seed001); err != nil {
+		if _, err := Compile(guideTemplate); err != nil {
 			b.Fatal(err)
 		}
 	}

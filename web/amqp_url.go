@@ -9,8 +9,8 @@ import (
 	"strings"
 )
 
-// amqpParts is the AMQP connection builder of the service form (seed 001): the fields an
-// administrator fills in, which make the service's base_url of PRODUCT 3.3,
+// amqpParts is the AMQP connection builder of the service form (docs/web-ui.md, Services): the
+// fields an administrator fills in, which make the service's base_url (docs/api.md, Transports),
 //
 //	amqp://user:pass@host:5672/vhost?exchange=X&routing_key=Y&queue_declare=Z&dlq=DLQ
 //

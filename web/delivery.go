@@ -8,9 +8,9 @@ import (
 	"github.com/mihhub/mih"
 )
 
-// The payload viewer (the </> of the queue, seed 002): the request as it was sent, the source
-// event, the rule, and every attempt with its status, latency, headers (credentials masked) and
-// the response body, with the replay and delete actions.
+// The payload viewer (the </> of the queue, docs/web-ui.md, Queue): the request as it was sent, the
+// source event, the rule, and every attempt with its status, latency, headers (credentials masked)
+// and the response body, with the replay and delete actions.
 
 type attemptView struct {
 	A               *mih.Attempt

@@ -15,8 +15,8 @@ import (
 	"github.com/mihhub/mih/template"
 )
 
-// ruleForm is the add/edit form of a rule. Field names are the JSON names of PRODUCT 3.4, so an
-// error of rule.Compile, which starts with the field, lands next to it.
+// ruleForm is the add/edit form of a rule. Field names are the JSON names (docs/api.md, Rules), so
+// an error of rule.Compile, which starts with the field, lands next to it.
 type ruleForm struct {
 	New    bool
 	ID     int64

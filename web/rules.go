@@ -50,8 +50,8 @@ type eventHint struct {
 	Name, Description string
 }
 
-// eventDescriptions says what the common events mean (the administrator guide's table, seed 001,
-// and Moodle's own event descriptions).
+// eventDescriptions says what the common events mean (the table of local_integrationhub's
+// administrator guide, docs/architecture.md, What mih replaces; and Moodle's own descriptions).
 var eventDescriptions = map[string]string{
 	`\core\event\user_created`:                     "A new user account was created",
 	`\core\event\user_updated`:                     "A user profile was updated",

@@ -170,7 +170,7 @@ func checkAMQP(ctx context.Context, s *mih.Service, timeout time.Duration) *test
 		},
 	}
 	if p.TLS {
-		// Verification stays on, as in the transport (ANCHORS.md: the seed turned it off).
+		// Verification stays on, as in the transport (docs/api.md, Transports).
 		cfg.TLSClientConfig = &tls.Config{ServerName: p.Host, MinVersion: tls.VersionTLS12}
 	}
 	start := time.Now()

@@ -11,7 +11,7 @@ import (
 )
 
 // serviceForm is the add/edit form of a service. V holds the value of every field that is not a
-// secret, by field name; the field names are the JSON paths of PRODUCT 3.3 ("auth.type",
+// secret, by field name; the field names are the JSON paths of docs/api.md, Services ("auth.type",
 // "circuit.window_s"), so that an error of Service.Validate, which starts with the path, lands
 // next to its field. Secret fields never carry a value: Stored says which secrets are kept, and
 // an empty secret field keeps the stored one.

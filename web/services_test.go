@@ -148,7 +148,7 @@ func TestAMQPURL_RoundTrip(t *testing.T) {
 		parts amqpParts
 		url   string
 	}{
-		{"the seed's example", amqpParts{Host: "rabbit.example.com", Port: "5672", User: "hub", Password: "p@ss/w:rd", VHost: "/",
+		{"the administrator guide's example", amqpParts{Host: "rabbit.example.com", Port: "5672", User: "hub", Password: "p@ss/w:rd", VHost: "/",
 			Exchange: "moodle", RoutingKey: "events.moodle", Queue: "moodle_events", DLQ: "moodle_dlq"},
 			"amqp://hub:p%40ss%2Fw%3Ard@rabbit.example.com:5672/%2F?exchange=moodle&routing_key=events.moodle&queue_declare=moodle_events&dlq=moodle_dlq"},
 		{"tls, a named vhost, default exchange", amqpParts{TLS: true, Host: "10.0.0.5", Port: "5671", User: "u", Password: "p", VHost: "prod",

@@ -14,9 +14,9 @@ import (
 	"github.com/mihhub/mih"
 )
 
-// siteForm is the add/edit form of a Moodle site (PRODUCT 3.9). V holds the value of every field
-// that is not a secret, by the field's JSON name, so that an error of Site.Validate, which starts
-// with that name, lands next to its field.
+// siteForm is the add/edit form of a Moodle site (docs/api.md, Sites). V holds the value of every
+// field that is not a secret, by the field's JSON name, so that an error of Site.Validate, which
+// starts with that name, lands next to its field.
 //
 // Secrets never go back into the page. The token and the plugin secret fields are always empty:
 // Stored says which are kept, an empty field keeps the stored value, and a "remove" checkbox

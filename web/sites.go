@@ -11,12 +11,12 @@ import (
 	"github.com/mihhub/mih"
 )
 
-// The Moodle sites pages (PRODUCT 3.9): the sites with their log store tailer, a form to add or
-// edit one, "Test connection" through Web Services, and deletion after a confirmation. They do
-// what /api/v1/sites does, on the same store calls and with the same rules for secrets: they
-// are write-only, kept when a form leaves them empty, removed only when asked. Nothing is
-// invalidated after a write: the tailers, enrichment and course sync follow the sites through
-// the store's config version, which every site write bumps.
+// The Moodle sites pages (docs/web-ui.md, Moodle sites): the sites with their log store tailer, a
+// form to add or edit one, "Test connection" through Web Services, and deletion after a
+// confirmation. They do what /api/v1/sites does, on the same store calls and with the same rules
+// for secrets: they are write-only, kept when a form leaves them empty, removed only when asked.
+// Nothing is invalidated after a write: the tailers, enrichment and course sync follow the sites
+// through the store's config version, which every site write bumps.
 
 // siteRow is one site of the list.
 type siteRow struct {

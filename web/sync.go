@@ -9,9 +9,9 @@ import (
 	"github.com/mihhub/mih"
 )
 
-// The course sync pages (PRODUCT 3.7): the jobs, their forms, a preview that shows the plan, a
-// confirmation that applies exactly that plan with its progress, the run history with each
-// run's report, and the missing-users CSV. They do what /api/v1/sync does, through the same
+// The course sync pages (docs/web-ui.md, Course sync): the jobs, their forms, a preview that shows
+// the plan, a confirmation that applies exactly that plan with its progress, the run history with
+// each run's report, and the missing-users CSV. They do what /api/v1/sync does, through the same
 // store calls and coursesync's QueueRun, CheckJob and DeleteJob.
 
 type syncJobRow struct {

@@ -16,10 +16,10 @@ import (
 )
 
 // syncForm is the add/edit form of a course sync job, with every field of the job's JSON
-// (PRODUCT 3.7). Field names are the JSON names, so that an error of coursesync.CheckJob, which
-// starts with the field ("schedule \"…\": …", "roles[\"x\"]: …"), lands next to its field. The
-// role mapping and the role ids are rows of two inputs each: the form always has a few empty
-// rows, and "More rows" adds some without saving, so that it works without script.
+// (docs/api.md, Course sync). Field names are the JSON names, so that an error of
+// coursesync.CheckJob, which starts with the field ("schedule \"…\": …", "roles[\"x\"]: …"), lands
+// next to its field. The role mapping and the role ids are rows of two inputs each: the form always
+// has a few empty rows, and "More rows" adds some without saving, so that it works without script.
 type syncForm struct {
 	New     bool
 	Name    string // the job's name when editing

@@ -372,7 +372,7 @@ func TestBrowser_CourseSync(t *testing.T) {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
-		fmt.Fprint(w, seed004)
+		fmt.Fprint(w, webcourseCourses)
 	}))
 	defer src.Close()
 	hub, _ := startInProcess(t)

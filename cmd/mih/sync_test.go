@@ -17,8 +17,9 @@ import (
 	"github.com/mihhub/mih/moodle/moodletest"
 )
 
-// seed004 is the course list of the local_webcourse plugin's documentation, as it is written.
-const seed004 = `{"courses": [
+// webcourseCourses is the course list of the local_webcourse plugin's documentation, as it is
+// written.
+const webcourseCourses = `{"courses": [
 {"shortname": "unique_field1", "name": "Exemple name - Geography Course", "participants": [
 { "username": "00000000074" }, { "username": "00000000076" }, { "username": "00000000077" },
 { "username": "00000000078", "roleid": "teacher" }, { "username": "00000000069" }]},
@@ -41,7 +42,7 @@ func TestCLI_Sync(t *testing.T) {
 	var status atomic.Int32
 	status.Store(http.StatusOK)
 	body := atomic.Value{}
-	body.Store(seed004)
+	body.Store(webcourseCourses)
 	src := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer academic-secret-9f" {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
@@ -106,7 +107,7 @@ func TestCLI_Sync(t *testing.T) {
 
 	// Through the API: a participant leaves, the hub's scheduler takes the queued apply and
 	// suspends her.
-	body.Store(strings.Replace(seed004, `{ "username": "00000000077" },`, "", 1))
+	body.Store(strings.Replace(webcourseCourses, `{ "username": "00000000077" },`, "", 1))
 	code, b := apiCall(t, "POST", hub+"api/v1/sync/webcourse/apply", nil)
 	if code != http.StatusAccepted {
 		t.Fatalf("apply through the API: %d %s", code, b)

@@ -27,7 +27,7 @@ var syncTests = []test{
 	{"RunPlanCut", testSyncRunPlanCut},
 }
 
-// NewSyncJob returns a valid job of the seed's shape.
+// NewSyncJob returns a valid job of the shape local_webcourse's documentation gives (docs/sync.md).
 func NewSyncJob(name string) *mih.SyncJob {
 	j := mih.NewSyncJob()
 	j.Name = name

@@ -1,5 +1,5 @@
-// Package amqp publishes to AMQP 0-9-1 brokers (RabbitMQ) for services of type amqp (PRODUCT 3.3),
-// over github.com/rabbitmq/amqp091-go.
+// Package amqp publishes to AMQP 0-9-1 brokers (RabbitMQ) for services of type amqp (docs/api.md,
+// Transports), over github.com/rabbitmq/amqp091-go.
 //
 // # URL
 //
@@ -75,8 +75,8 @@
 // # TLS
 //
 // amqps verifies the broker's certificate against the system roots, or Options.TLSConfig's
-// RootCAs for a private CA, and its host name; verification cannot be turned off (the seed
-// plugin did, ANCHORS.md). TLS 1.2 is the minimum.
+// RootCAs for a private CA, and its host name; verification cannot be turned off (the PHP
+// plugin mih replaces did: docs/architecture.md). TLS 1.2 is the minimum.
 //
 // Neither errors, logs nor Response.URL ever carry the password: Response.URL is the base URL
 // with it masked (mih.RedactURL).

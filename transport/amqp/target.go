@@ -43,7 +43,7 @@ func (t *target) addr() string { return net.JoinHostPort(t.host, strconv.Itoa(t.
 // certificate files named in the query).
 func (t *target) dialURL() string { return t.scheme + "://" + t.addr() + "/" }
 
-// parseTarget reads a service's base URL (PRODUCT 3.3):
+// parseTarget reads a service's base URL (docs/api.md, Transports):
 //
 //	amqp://user:pass@host:5672/vhost?exchange=X&routing_key=Y&queue_declare=Z&dlq=DLQ
 //

@@ -1,4 +1,5 @@
-// Package rest sends requests to REST services (PRODUCT 3.3) over one shared, tuned HTTP client.
+// Package rest sends requests to REST services (docs/api.md, Transports) over one shared, tuned
+// HTTP client.
 //
 // Every outcome is classified once, here, into a *mih.SendError, so that retries, the circuit
 // breaker and the DLQ agree on what it means:

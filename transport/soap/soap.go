@@ -1,5 +1,5 @@
-// Package soap calls SOAP services (PRODUCT 3.3): the service's base_url is its WSDL, the
-// request's path (the rule's endpoint, the gateway's path) names the operation, and the JSON
+// Package soap calls SOAP services (docs/api.md, Transports): the service's base_url is its WSDL,
+// the request's path (the rule's endpoint, the gateway's path) names the operation, and the JSON
 // payload becomes the operation's request element.
 //
 // # Supported

@@ -1,4 +1,4 @@
--- Moodle sites (PRODUCT 3.9) and named leases for singleton jobs. Times are Unix microseconds UTC.
+-- Moodle sites (docs/moodle.md) and named leases for singleton jobs. Times are Unix microseconds UTC.
 
 -- +goose Up
 CREATE TABLE sites (

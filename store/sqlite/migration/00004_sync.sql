@@ -1,4 +1,4 @@
--- Course sync (PRODUCT 3.7): jobs and their runs. Times are Unix microseconds UTC.
+-- Course sync (docs/sync.md): jobs and their runs. Times are Unix microseconds UTC.
 
 -- +goose Up
 CREATE TABLE sync_jobs (
