@@ -22,6 +22,20 @@ if [ -n "$unformatted" ]; then
 fi
 go run honnef.co/go/tools/cmd/staticcheck@v0.7.0 ./...
 
+echo "== the repository stands alone: code and docs cite docs/, not documents outside the repository"
+# Briefs, anchors and seed documents that were never part of the repository: what the code relies on
+# is restated in docs/ (api.md, operations.md, architecture.md, moodle.md, sync.md), and cited there.
+outside='PRODUCT( [0-9]|\.md|$)|ANCHORS|shared/|[Ss]eeds/|[Ss]eed ?00[0-9]|(MOODLE|STYLE|DEPENDENCIES)\.md|seed plugin|the seed'"'"'s'
+if git rev-parse --git-dir >/dev/null 2>&1; then
+	citations=$(git grep -nE "$outside" -- ':!scripts/test.sh' || true)
+else
+	citations=$(grep -rnE --exclude-dir=.git --exclude=test.sh "$outside" . || true)
+fi
+if [ -n "$citations" ]; then
+	echo "cites documents outside the repository (restate what is needed in docs/ and cite that):"
+	echo "$citations"; exit 1
+fi
+
 echo "== Moodle plugin: php -l and its standalone tests (installs php-cli when missing)"
 scripts/php-test.sh
 
