@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mihhub/mih"
@@ -82,24 +83,27 @@ func TestGateway_Call(t *testing.T) {
 		}
 	})
 	t.Run("Timeout", func(t *testing.T) {
-		var left time.Duration
-		tr := &transport{SendFn: func(ctx context.Context, s *mih.Service, r *mih.Request) (*mih.Response, error) {
-			dl, ok := ctx.Deadline()
-			if !ok {
-				t.Error("got no deadline, want the service's timeout")
+		// In a bubble the clock stands still while the call runs: exactly the timeout is left.
+		synctest.Test(t, func(t *testing.T) {
+			var left time.Duration
+			tr := &transport{SendFn: func(ctx context.Context, s *mih.Service, r *mih.Request) (*mih.Response, error) {
+				dl, ok := ctx.Deadline()
+				if !ok {
+					t.Error("got no deadline, want the service's timeout")
+				}
+				left = time.Until(dl)
+				return &mih.Response{Status: 200}, nil
+			}}
+			svc := service()
+			svc.TimeoutS = 2
+			g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{})
+			if _, err := g.Call(context.Background(), svc, &mih.Request{}); err != nil {
+				t.Fatal(err)
 			}
-			left = time.Until(dl)
-			return &mih.Response{Status: 200}, nil
-		}}
-		svc := service()
-		svc.TimeoutS = 2
-		g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{})
-		if _, err := g.Call(context.Background(), svc, &mih.Request{}); err != nil {
-			t.Fatal(err)
-		}
-		if left <= time.Second || left > 2*time.Second {
-			t.Errorf("deadline: got %v left, want about 2s", left)
-		}
+			if left != 2*time.Second {
+				t.Errorf("deadline: got %v left, want the service's 2 s", left)
+			}
+		})
 	})
 	t.Run("GuardRefuses", func(t *testing.T) {
 		tr, n := sequence(200)
@@ -204,18 +208,37 @@ func TestGateway_Do_CircuitOpensBetweenAttempts(t *testing.T) {
 	}
 }
 
+// A retry whose backoff would end past the caller's deadline is not waited for: Do returns the
+// last answer at once. One that fits is waited for, on the real timer (in a bubble, so the test
+// measures the wait exactly without taking it).
 func TestGateway_Do_StopsBeforeDeadline(t *testing.T) {
-	tr, n := sequence(503)
-	svc := service()
-	svc.InitialBackoffS, svc.MaxBackoffS = 10, 10
-	g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{})
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	defer cancel()
-	start := time.Now()
-	res, err := g.Do(ctx, svc, &mih.Request{})
-	if err != nil || res.Attempts != 1 || n.Load() != 1 || time.Since(start) > 500*time.Millisecond {
-		t.Errorf("got %+v, %v after %v, want one attempt returned at once", res, err, time.Since(start))
-	}
+	synctest.Test(t, func(t *testing.T) {
+		tr, n := sequence(503)
+		svc := service()
+		svc.InitialBackoffS, svc.MaxBackoffS = 10, 10
+		g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		res, err := g.Do(ctx, svc, &mih.Request{})
+		if err != nil || res.Attempts != 1 || n.Load() != 1 || time.Since(start) != 0 {
+			t.Errorf("got %+v, %v after %v, want one attempt returned at once", res, err, time.Since(start))
+		}
+	})
+	synctest.Test(t, func(t *testing.T) {
+		tr, n := sequence(503, 200)
+		svc := service()
+		svc.InitialBackoffS, svc.MaxBackoffS = 0.5, 0.5
+		g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{})
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		start := time.Now()
+		res, err := g.Do(ctx, svc, &mih.Request{})
+		// The backoff is 0.5 s ± 20 % jitter.
+		if waited := time.Since(start); err != nil || !res.OK() || n.Load() != 2 || waited < 400*time.Millisecond || waited > 600*time.Millisecond {
+			t.Errorf("got %+v, %v after %v, want the second attempt after the 0.5 s backoff", res, err, waited)
+		}
+	})
 }
 
 // Do over the real REST transport and a loopback receiver that fails twice.
