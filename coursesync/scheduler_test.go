@@ -200,9 +200,11 @@ func TestRun_LostLease(t *testing.T) {
 	var stolen atomic.Bool
 	go func() {
 		// Wait for the run to hold the lease, then take it over as another process would once
-		// it ran out.
-		for !stolen.Load() {
-			time.Sleep(20 * time.Millisecond)
+		// it ran out. Bounded: a run that never enrols fails the test below, not this loop.
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(10 * time.Second); !stolen.Load() && time.Now().Before(deadline); {
+			<-tick.C
 			runs, _, _ := f.store.FindSyncRuns(context.Background(), mih.SyncRunFilter{Job: "webcourse"})
 			if len(runs) == 1 && runs[0].Progress.Phase == mih.PhaseEnrol {
 				f.store.ReleaseLease(context.Background(), LeaseName("webcourse"), "test-runner")

@@ -14,7 +14,7 @@ func TestCompile(t *testing.T) {
 		rule    mih.Rule
 		wantErr string
 	}{
-		{"seed template", mih.Rule{Event: `\core\event\user_created`, Service: "crm", Template: `{"event": "{{eventname}}", "user_id": {{userid}}}`}, ""},
+		{"the administrator guide's template", mih.Rule{Event: `\core\event\user_created`, Service: "crm", Template: `{"event": "{{eventname}}", "user_id": {{userid}}}`}, ""},
 		{"empty template sends whole event", mih.Rule{Event: "*", Service: "crm"}, ""},
 		{"event without leading backslash", mih.Rule{Event: `core\event\user_created`, Service: "crm"}, ""},
 		{"bad template has position", mih.Rule{Event: "*", Service: "crm", Template: "{\n  \"a\": {{userid}},\n}"}, "template: line 2, col 18"},
