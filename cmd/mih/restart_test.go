@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -200,6 +201,10 @@ type restartState struct {
 //
 // A restart with an open circuit past its cooldown once crashed every start: the breaker's first
 // sync resumed a probe before the workers existed.
+//
+// The hub runs on SQLite, or on PostgreSQL with MIH_TEST_E2E_POSTGRES set (and
+// MIH_TEST_POSTGRES_URL); the tailer's state needs MIH_TEST_POSTGRES_URL for the Moodle database
+// and is skipped without it.
 func TestServe_Restart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
@@ -213,6 +218,9 @@ func TestServe_Restart(t *testing.T) {
 					"--data", t.TempDir(), "--poll-interval", "100ms", "--lease", "2s",
 					"--shutdown-timeout", "1s", "--circuit-sync", "200ms", "--maintain-every", "500ms",
 					"--worker-concurrency", "4", "--log-level", "warn"}}
+				if os.Getenv("MIH_TEST_E2E_POSTGRES") != "" {
+					s.args = append(s.args, "--database", freshDatabase(t))
+				}
 				s.hub = startHub(t, bin, s.args...)
 				st.prepare(t, s)
 
