@@ -223,8 +223,17 @@ func TestCall_TimeoutAndCancel(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("got %v, want DeadlineExceeded in the chain", err)
 	}
+	// Canceled while Moodle works on the call (it has received it), not before it was sent.
 	ctx, cancel := context.WithCancel(t.Context())
-	go func() { time.Sleep(10 * time.Millisecond); cancel() }()
+	received := s.Calls().Total
+	go func() {
+		defer cancel()
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(5 * time.Second); s.Calls().Total == received && time.Now().Before(deadline); {
+			<-tick.C
+		}
+	}()
 	c2 := newClient(t, s, moodle.Options{})
 	err = c2.Call(ctx, moodle.FuncSiteInfo, nil, nil)
 	if !errors.Is(err, context.Canceled) || !moodle.Retryable(err) {

@@ -259,7 +259,12 @@ func TestDirectory_CallerGivesUp(t *testing.T) {
 	defer cancel()
 	patient := make(chan error, 1)
 	go func() {
-		time.Sleep(5 * time.Millisecond) // joins the impatient caller's lookup
+		// Joins the impatient caller's lookup once Moodle has it (it takes 200 ms).
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for deadline := time.Now().Add(5 * time.Second); s.Calls().Total == 0 && time.Now().Before(deadline); {
+			<-tick.C
+		}
 		_, err := d.User(t.Context(), uid)
 		patient <- err
 	}()
@@ -269,6 +274,9 @@ func TestDirectory_CallerGivesUp(t *testing.T) {
 	}
 	if err := <-patient; err != nil {
 		t.Errorf("patient: %v: one caller giving up must not fail the others", err)
+	}
+	if n := s.Calls().Total; n != 1 {
+		t.Errorf("%d calls, want the patient served by the impatient caller's lookup", n)
 	}
 	s.SetLatency(moodle.FuncUsersByField, 0)
 	s.ResetCalls()
