@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// DeliveryState is where a delivery stands. States change only through the store's claim,
-// complete, pause/resume, replay and expire operations.
+// DeliveryState is where a delivery stands. States change only through the named transitions
+// (transition.go), which the store applies as guarded updates.
 type DeliveryState string
 
 // Delivery states.

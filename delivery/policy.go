@@ -18,7 +18,10 @@ const MaxAttemptBody = 64 << 10
 const LogSource = "delivery"
 
 // Next maps the outcome of one round of a claimed delivery to its next state (docs/operations.md).
-// It is the only place where that decision is made:
+// It is the only place where that decision is made, and every result is one of the worker's
+// transitions defined beside it in the domain (mih.Succeed, mih.RetryAt, mih.Kill, mih.Pause),
+// which the store applies only from the states a claim takes and only while the worker holds the
+// lease:
 //
 //	service deleted (svc nil)          dead, service_deleted, no attempt counted
 //	service disabled                   paused, no attempt counted

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mihhub/mih"
@@ -20,6 +21,16 @@ const deliveryColumns = `id, event_id, rule_id, service, state, attempts, method
 // notLeased selects deliveries no worker holds at the time given as its parameter: never claimed,
 // completed or released (lease_until NULL), or whose lease ran out.
 const notLeased = `(lease_until IS NULL OR lease_until < ?)`
+
+// stateIn is the guard of a transition: the condition that the row is in one of its from-states.
+// The states are the domain's own constants, never input, so they are written into the SQL.
+func stateIn(col string, states []mih.DeliveryState) string {
+	q := make([]string, len(states))
+	for i, st := range states {
+		q[i] = "'" + string(st) + "'"
+	}
+	return col + ` IN (` + strings.Join(q, ", ") + `)`
+}
 
 // pruneBatch bounds the rows one pruning statement deletes, so that a large backlog never holds
 // the (SQLite: only) writer for long.
@@ -331,7 +342,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p mih.ClaimParams) ([]*mih.
 	}
 	rows, err := s.query(ctx, s.db, `UPDATE deliveries SET lease_owner = ?, lease_until = ?
 		WHERE id IN (SELECT id FROM `+s.dialect.ClaimFrom+`
-			WHERE state IN ('pending', 'retrying') AND next_attempt_at <= ? AND `+notLeased+`
+			WHERE `+stateIn("state", mih.ClaimableStates())+` AND next_attempt_at <= ? AND `+notLeased+`
 			ORDER BY next_attempt_at, id LIMIT ?`+lock+`)
 		RETURNING `+deliveryColumns,
 		p.Owner, micros(now.Add(p.Lease)), micros(now), micros(now), p.Limit)
@@ -353,7 +364,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p mih.ClaimParams) ([]*mih.
 const completeCols = 12
 
 // CompleteDeliveries applies results in one transaction: one UPDATE … FROM (VALUES …) guarded by
-// the lease owner, then one INSERT each for the attempts and log entries of the results it
+// the lease owner and by the from-states of the outcome's transition (mih.OutcomeTransition), then one INSERT each for the attempts and log entries of the results it
 // applied. Results whose lease owner is gone are skipped, with their attempt and log entry.
 func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.DeliveryResult) (int, error) {
 	if len(rs) == 0 {
@@ -374,6 +385,13 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 	// Every completion locks its rows in id order, so that two of them never wait for each other
 	// in a cycle (a lost lease puts the same delivery in two workers' batches).
 	slices.SortFunc(uniq, func(a, b *mih.DeliveryResult) int { return cmp.Compare(a.ID, b.ID) })
+	for _, r := range uniq {
+		if _, ok := mih.OutcomeTransition(r.State); !ok {
+			return 0, mih.Errorf(mih.CodeInvalid, "complete deliveries: delivery %d: a round cannot end in state %q", r.ID, r.State)
+		}
+	}
+	// Every outcome leaves the same states, the ones a claim takes: the guard is one condition.
+	guard := stateIn("deliveries.state", mih.Succeed.From)
 	fallback := s.now()
 	applied := make(map[int64]bool, len(uniq))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -413,7 +431,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 				`(CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS INTEGER),CAST(? AS BIGINT),CAST(? AS INTEGER),`+
 					`CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS BIGINT),`+
 					`CAST(? AS TEXT),CAST(? AS TEXT))`,
-				`) AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = ? RETURNING deliveries.id`,
+				`) AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = ? AND `+guard+` RETURNING deliveries.id`,
 				len(chunk))
 			ids, err := queryInt64s(ctx, tx, q, args...)
 			if err != nil {
@@ -531,7 +549,7 @@ func (s *Store) leaseUpdate(ctx context.Context, head string, args []any, owner 
 func (s *Store) PauseDeliveries(ctx context.Context, service string, now time.Time) (int, error) {
 	n, err := s.execCount(ctx, s.db, `UPDATE deliveries
 		SET state = 'paused', lease_owner = NULL, lease_until = NULL, updated_at = ?
-		WHERE service = ? AND state IN ('pending', 'retrying') AND `+notLeased,
+		WHERE service = ? AND `+stateIn("state", mih.Pause.From)+` AND `+notLeased,
 		micros(now), service, micros(now))
 	if err != nil {
 		return 0, fmt.Errorf("pause deliveries: %w", err)
@@ -545,10 +563,10 @@ func (s *Store) PauseDeliveries(ctx context.Context, service string, now time.Ti
 func (s *Store) ResumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error) {
 	q := `UPDATE deliveries
 		SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, next_attempt_at = ?, updated_at = ?
-		WHERE service = ? AND state = 'paused'`
+		WHERE service = ? AND ` + stateIn("state", mih.Resume.From)
 	args := []any{micros(now), micros(now), service}
 	if limit > 0 {
-		q += ` AND id IN (SELECT id FROM deliveries WHERE service = ? AND state = 'paused' ORDER BY id LIMIT ?)`
+		q += ` AND id IN (SELECT id FROM deliveries WHERE service = ? AND ` + stateIn("state", mih.Resume.From) + ` ORDER BY id LIMIT ?)`
 		args = append(args, service, limit)
 	}
 	n, err := s.execCount(ctx, s.db, q, args...)
@@ -563,7 +581,7 @@ func (s *Store) ResumeDeliveries(ctx context.Context, service string, limit int,
 func (s *Store) ExpireDeliveries(ctx context.Context, service string, createdBefore, now time.Time) (int, error) {
 	n, err := s.execCount(ctx, s.db, `UPDATE deliveries
 		SET state = 'dead', dead_reason = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
-		WHERE service = ? AND state IN ('pending', 'retrying', 'paused') AND created_at < ? AND `+notLeased,
+		WHERE service = ? AND `+stateIn("state", mih.Expire.From)+` AND created_at < ? AND `+notLeased,
 		mih.ReasonExpired, micros(now), service, micros(createdBefore), micros(now))
 	if err != nil {
 		return 0, fmt.Errorf("expire deliveries: %w", err)
@@ -578,11 +596,12 @@ func (s *Store) ReplayDeliveries(ctx context.Context, f mih.DeliveryFilter, now 
 	if f.State != "" && f.State != mih.DeliveryDead {
 		return 0, nil
 	}
-	f.State = mih.DeliveryDead
+	f.State = ""
 	w, err := deliveryWhere(f)
 	if err != nil {
 		return 0, err
 	}
+	w.add(stateIn("state", mih.Replay.From))
 	res, err := s.db.ExecContext(ctx, s.dyn(`UPDATE deliveries
 		SET state = 'pending', attempts = 0, dead_reason = '', next_attempt_at = ?, lease_owner = NULL,
 			lease_until = NULL, updated_at = ?`+w.String()),
@@ -601,7 +620,7 @@ func (s *Store) ReplayDeliveries(ctx context.Context, f mih.DeliveryFilter, now 
 // CodeConflict: it may be in flight.
 func (s *Store) SetDeliveryPayload(ctx context.Context, id int64, method, endpoint string, payload []byte) error {
 	n, err := s.execCount(ctx, s.db, `UPDATE deliveries SET method = ?, endpoint = ?, payload = ?, updated_at = ?
-		WHERE id = ? AND state = 'dead'`, method, endpoint, string(payload), micros(s.now()), id)
+		WHERE id = ? AND `+stateIn("state", mih.Replay.From), method, endpoint, string(payload), micros(s.now()), id)
 	if err != nil {
 		return fmt.Errorf("set delivery payload: %w", err)
 	}

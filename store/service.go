@@ -193,7 +193,7 @@ func (s *Store) DeleteService(ctx context.Context, name string) (mih.ServiceDele
 		}
 		del.Deliveries, err = s.execCount(ctx, tx, `UPDATE deliveries
 			SET state = 'dead', dead_reason = ?, lease_owner = NULL, lease_until = NULL, updated_at = ?
-			WHERE service = ? AND state IN ('pending', 'retrying', 'paused') AND `+notLeased,
+			WHERE service = ? AND `+stateIn("state", mih.Expire.From)+` AND `+notLeased,
 			mih.ReasonServiceDeleted, now, name, now)
 		if err != nil {
 			return err

@@ -29,6 +29,7 @@ func Run(t *testing.T, open func(t *testing.T) mih.Store) {
 		{"MetaStore", metaTests},
 		{"EventStore", eventTests},
 		{"DeliveryStore", deliveryTests},
+		{"Transitions", transitionTests},
 		{"LogStore", logTests},
 		{"CircuitStore", circuitTests},
 		{"SiteStore", siteTests},
