@@ -7,6 +7,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/breaker"
+	"github.com/mihhub/mih/gateway"
 )
 
 // BenchmarkAllow measures what the breaker adds to every call: on a closed circuit (the hot path
@@ -20,24 +21,20 @@ func BenchmarkAllow(b *testing.B) {
 
 	b.Run("closed", func(b *testing.B) {
 		for b.Loop() {
-			rec, err := br.Allow(ctx, svc)
-			if err != nil {
-				b.Fatal(err)
+			d := br.Allow(ctx, svc)
+			if d.Verdict != gateway.Allowed {
+				b.Fatal(d.Refusal)
 			}
-			rec(nil)
+			d.Record(nil)
 		}
 	})
 	for range svc.Circuit.FailureThreshold {
-		rec, err := br.Allow(ctx, svc)
-		if err != nil {
-			b.Fatal(err)
-		}
-		rec(err500)
+		br.Allow(ctx, svc).Record(err500)
 	}
 	b.Run("open", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := br.Allow(ctx, svc); mih.ErrorCode(err) != mih.CodeCircuitOpen {
-				b.Fatal(err)
+			if d := br.Allow(ctx, svc); mih.ErrorCode(d.Refusal) != mih.CodeCircuitOpen {
+				b.Fatal(d.Verdict)
 			}
 		}
 	})

@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/gateway"
 )
 
 // Store is what the breaker needs: the circuits, and the deliveries it pauses and resumes.
@@ -57,6 +58,8 @@ type Options struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 }
+
+var _ gateway.Guard = (*Breaker)(nil)
 
 // Breaker implements gateway.Guard over the circuits in a store.
 type Breaker struct {
@@ -147,18 +150,18 @@ func (b *Breaker) remember(c mih.Circuit) {
 	b.view[c.Service] = c
 }
 
-// Allow lets a call go or refuses it with CodeCircuitOpen (gateway.Guard). On a closed circuit
-// it does not touch the store; on an open one whose cooldown has passed it tries to take the
-// probe, and only the process and call that win the compare-and-set go through.
-func (b *Breaker) Allow(ctx context.Context, svc *mih.Service) (func(error) error, error) {
+// Allow lets a call go, refuses it, or lets it go as the probe (gateway.Guard). On a closed
+// circuit it does not touch the store; on an open one whose cooldown has passed it tries to take
+// the probe, and only the process and call that win the compare-and-set go through.
+func (b *Breaker) Allow(ctx context.Context, svc *mih.Service) gateway.Decision {
 	now := b.opts.Now()
 	c := b.Circuit(svc.Name)
 	switch {
 	case c.State == mih.CircuitClosed || c.State == "":
-		return b.closedRecord(ctx, svc), nil
+		return gateway.Decision{Verdict: gateway.Allowed, Record: b.closedRecord(ctx, svc)}
 	case c.State == mih.CircuitOpen && now.Before(c.RetryAt),
 		c.State == mih.CircuitHalfOpen && now.Before(c.ProbeUntil):
-		return nil, refusal(svc.Name, c, now)
+		return refuse(svc.Name, c, now)
 	}
 	// The cooldown is over (or the probe's claim lapsed): try to be the probe.
 	probe := c
@@ -170,19 +173,25 @@ func (b *Breaker) Allow(ctx context.Context, svc *mih.Service) (func(error) erro
 		// Without the store we cannot know who probes; refusing keeps the deliveries paused
 		// and their attempts intact.
 		b.opts.Logger.WarnContext(ctx, "circuit: cannot take the probe", "service", svc.Name, "error", err)
-		return nil, refusal(svc.Name, c, now)
+		return refuse(svc.Name, c, now)
 	}
 	if !won {
 		fresh, err := b.reload(ctx, svc.Name)
 		if err == nil && fresh.State == mih.CircuitClosed {
-			return b.closedRecord(ctx, svc), nil // reset or closed meanwhile
+			// reset or closed meanwhile
+			return gateway.Decision{Verdict: gateway.Allowed, Record: b.closedRecord(ctx, svc)}
 		}
-		return nil, refusal(svc.Name, fresh, now)
+		return refuse(svc.Name, fresh, now)
 	}
 	b.remember(probe)
 	b.changed(svc.Name, c.State, mih.CircuitHalfOpen)
 	b.opts.Logger.InfoContext(ctx, "circuit half-open: probing", "service", svc.Name, "probe", probe.ProbeID)
-	return b.probeRecord(ctx, svc, probe), nil
+	return gateway.Decision{Verdict: gateway.Probe, Record: b.probeRecord(ctx, svc, probe)}
+}
+
+// refuse is the Decision of a refused call.
+func refuse(service string, c mih.Circuit, now time.Time) gateway.Decision {
+	return gateway.Decision{Verdict: gateway.Refused, Refusal: refusal(service, c, now)}
 }
 
 // outcome is what a call's result means to the breaker.
@@ -215,8 +224,8 @@ func classify(err error) outcome {
 }
 
 // closedRecord counts the outcome of a call on a closed circuit.
-func (b *Breaker) closedRecord(ctx context.Context, svc *mih.Service) func(error) error {
-	return func(err error) error {
+func (b *Breaker) closedRecord(ctx context.Context, svc *mih.Service) func(error) {
+	return func(err error) {
 		switch classify(err) {
 		case success:
 			if b.Circuit(svc.Name).Failures > 0 {
@@ -244,17 +253,15 @@ func (b *Breaker) closedRecord(ctx context.Context, svc *mih.Service) func(error
 				return true
 			})
 		}
-		return nil
 	}
 }
 
 // probeRecord settles the probe: success closes the circuit, failure opens it again, and a call
 // that taught nothing hands the probe back at once.
-func (b *Breaker) probeRecord(ctx context.Context, svc *mih.Service, probe mih.Circuit) func(error) error {
-	return func(err error) error {
+func (b *Breaker) probeRecord(ctx context.Context, svc *mih.Service, probe mih.Circuit) func(error) {
+	return func(err error) {
 		o := classify(err)
 		mine := func(c *mih.Circuit) bool { return c.State == mih.CircuitHalfOpen && c.ProbeID == probe.ProbeID }
-		var reopened bool
 		b.update(ctx, svc, func(c *mih.Circuit, now time.Time) bool {
 			if !mine(c) {
 				return false // reset, or our claim lapsed and another process probes
@@ -265,17 +272,11 @@ func (b *Breaker) probeRecord(ctx context.Context, svc *mih.Service, probe mih.C
 				*c = mih.Circuit{Service: c.Service, State: mih.CircuitClosed, Version: c.Version}
 			case failure:
 				c.State, c.OpenedAt, c.RetryAt = mih.CircuitOpen, now, now.Add(svc.Circuit.Cooldown())
-				reopened = true
 			default:
 				c.State, c.RetryAt = mih.CircuitOpen, now
 			}
 			return true
 		})
-		if reopened {
-			return &mih.Error{Code: mih.CodeCircuitOpen, Message: fmt.Sprintf(
-				"the half-open probe of %s failed; the circuit is open again", svc.Name), Err: err}
-		}
-		return nil
 	}
 }
 

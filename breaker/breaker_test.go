@@ -67,14 +67,24 @@ var (
 // call asks b to let one call go and records outcome; it returns Allow's error.
 func call(t *testing.T, b *breaker.Breaker, svc *mih.Service, outcome error) error {
 	t.Helper()
-	rec, err := b.Allow(t.Context(), svc)
+	rec, err := allow(t.Context(), b, svc)
 	if err != nil {
 		return err
 	}
-	if rerr := rec(outcome); rerr != nil && outcome == nil {
-		t.Fatalf("a success came back as %v", rerr)
-	}
+	rec(outcome)
 	return nil
+}
+
+// allow asks for a call: the record function of an allowed call or probe, or the refusal.
+func allow(ctx context.Context, b *breaker.Breaker, svc *mih.Service) (func(error), error) {
+	d := b.Allow(ctx, svc)
+	if d.Verdict == gateway.Refused {
+		if d.Refusal == nil {
+			panic("a refusal without a reason")
+		}
+		return nil, d.Refusal
+	}
+	return d.Record, nil
 }
 
 func newBreaker(st mih.Store, c *clock, owner string) *breaker.Breaker {
@@ -193,7 +203,7 @@ func TestBreaker_SingleProbe(t *testing.T) {
 		wg      sync.WaitGroup
 		allowed atomic.Int32
 		mu      sync.Mutex
-		records []func(error) error
+		records []func(error)
 	)
 	for i := range 20 {
 		b := p1
@@ -201,7 +211,7 @@ func TestBreaker_SingleProbe(t *testing.T) {
 			b = p2
 		}
 		wg.Go(func() {
-			rec, err := b.Allow(context.Background(), svc)
+			rec, err := allow(context.Background(), b, svc)
 			if err == nil {
 				allowed.Add(1)
 				mu.Lock()
@@ -221,15 +231,9 @@ func TestBreaker_SingleProbe(t *testing.T) {
 		t.Fatalf("stored %s during the probe, want halfopen", stored.State)
 	}
 
-	// The probe fails: open again, for another cooldown, and the caller learns it as circuit_open
-	// with the upstream error inside.
-	err := records[0](err500)
-	if mih.ErrorCode(err) != mih.CodeCircuitOpen {
-		t.Fatalf("failed probe came back as %v, want circuit_open", err)
-	}
-	if se, ok := errors.AsType[*mih.SendError](err); !ok || se.Status != 500 {
-		t.Errorf("failed probe %v: want the 500 reachable", err)
-	}
+	// The probe fails: open again, for another cooldown. The caller keeps the upstream error
+	// as it is; the probe verdict tells it the call was the probe.
+	records[0](err500)
 	for _, b := range []*breaker.Breaker{p1, p2} {
 		if err := b.Sync(t.Context()); err != nil {
 			t.Fatal(err)
@@ -267,14 +271,12 @@ func TestBreaker_ProbeHandedBack(t *testing.T) {
 	c.Add(31 * time.Second)
 
 	// A probe whose caller gave up teaches nothing: the next call may probe at once.
-	rec, err := p1.Allow(t.Context(), svc)
-	if err != nil {
-		t.Fatal(err)
+	if d := p1.Allow(t.Context(), svc); d.Verdict != gateway.Probe {
+		t.Fatalf("after the cooldown: verdict %s, want probe", d.Verdict)
+	} else {
+		d.Record(context.Canceled)
 	}
-	if err := rec(context.Canceled); err != nil {
-		t.Fatalf("canceled probe: %v", err)
-	}
-	rec, err = p1.Allow(t.Context(), svc)
+	rec, err := allow(t.Context(), p1, svc)
 	if err != nil {
 		t.Fatalf("after a canceled probe: %v, want another probe at once", err)
 	}

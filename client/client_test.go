@@ -31,9 +31,9 @@ func newHub(t *testing.T, guard gateway.Guard) *hub {
 	return h
 }
 
-type guardFunc func(context.Context, *mih.Service) (func(error) error, error)
+type guardFunc func(context.Context, *mih.Service) gateway.Decision
 
-func (f guardFunc) Allow(ctx context.Context, svc *mih.Service) (func(error) error, error) {
+func (f guardFunc) Allow(ctx context.Context, svc *mih.Service) gateway.Decision {
 	return f(ctx, svc)
 }
 
@@ -228,8 +228,8 @@ func TestRequest_Failures(t *testing.T) {
 }
 
 func TestHubErrors(t *testing.T) {
-	refuse := guardFunc(func(context.Context, *mih.Service) (func(error) error, error) {
-		return nil, mih.Errorf(mih.CodeCircuitOpen, "the circuit of the service is open")
+	refuse := guardFunc(func(context.Context, *mih.Service) gateway.Decision {
+		return gateway.Decision{Verdict: gateway.Refused, Refusal: mih.Errorf(mih.CodeCircuitOpen, "the circuit of the service is open")}
 	})
 	h := newHub(t, refuse)
 	for _, s := range []struct {

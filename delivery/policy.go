@@ -25,8 +25,8 @@ const LogSource = "delivery"
 //
 //	service deleted (svc nil)          dead, service_deleted, no attempt counted
 //	service disabled                   paused, no attempt counted
-//	circuit open (CodeCircuitOpen)     paused, no attempt counted
-//	half-open probe failed             paused, no attempt counted, the call kept in attempts and log
+//	circuit open (verdict Refused)     paused, no attempt counted
+//	half-open probe failed (retryable) paused, no attempt counted, the call kept in attempts and log
 //	success                            succeeded
 //	final failure                      dead, failed (payload when the payload cannot be built)
 //	retryable, attempts left           retrying after gateway.RetryDelay (backoff ±20 %, Retry-After)
@@ -36,10 +36,11 @@ const LogSource = "delivery"
 // An error that is neither a *mih.SendError nor a *mih.Error of CodeInvalid is our own transient
 // fault (a panic in a transport, say) and is retried like a network error.
 //
-// resp and err are what the gateway's Call returned (both nil when no call was made); now is when
-// the call ended; rnd returns a number in [0, 1) for jitter. The result carries the attempt and
-// the request-log entry for every call that was made.
-func Next(svc *mih.Service, d *mih.Delivery, resp *mih.Response, err error, now time.Time, rnd func() float64) mih.DeliveryResult {
+// o is what the gateway's Send returned (zero when no call was made, an error alone when the
+// request could not be built); now is when the call ended; rnd returns a number in [0, 1) for
+// jitter. The result carries the attempt and the request-log entry for every call that was made.
+func Next(svc *mih.Service, d *mih.Delivery, o gateway.Outcome, now time.Time, rnd func() float64) mih.DeliveryResult {
+	resp, err := o.Response, o.Err
 	r := mih.DeliveryResult{ID: d.ID, Now: now, LastStatus: d.LastStatus, LastError: d.LastError}
 	switch {
 	case svc == nil:
@@ -49,15 +50,20 @@ func Next(svc *mih.Service, d *mih.Delivery, resp *mih.Response, err error, now 
 	case !svc.Enabled:
 		r.State, r.NextAttemptAt = mih.DeliveryPaused, now
 		return r
-	case mih.ErrorCode(err) == mih.CodeCircuitOpen:
+	case o.Verdict == gateway.Refused:
 		r.State, r.NextAttemptAt = mih.DeliveryPaused, now
-		if se, ok := errors.AsType[*mih.SendError](err); ok {
-			// The breaker's probe: a real call failed and reopened the circuit. It goes back
-			// to wait with its attempts intact, but the call is on record like any other.
-			r.LastStatus, r.LastError = se.Status, errorText(se)
-			r.Attempt = attempt(d, resp, se, se.Code, r.State, now)
-			r.Log = logEntry(d, r, d.Attempts+1, false)
+		return r
+	case o.Verdict == gateway.Probe && gateway.Retryable(err):
+		// The breaker's probe: a real call failed and reopened the circuit. It goes back to
+		// wait with its attempts intact, but the call is on record like any other.
+		se, _ := errors.AsType[*mih.SendError](err)
+		r.State, r.NextAttemptAt = mih.DeliveryPaused, now
+		r.LastStatus, r.LastError = se.Status, errorText(se)
+		if resp != nil && resp.Status != 0 {
+			r.LastStatus = resp.Status
 		}
+		r.Attempt = attempt(d, resp, se, se.Code, r.State, now)
+		r.Log = logEntry(d, r, d.Attempts+1, false)
 		return r
 	}
 

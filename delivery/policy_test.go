@@ -9,6 +9,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/delivery"
+	"github.com/mihhub/mih/gateway"
 )
 
 func TestNext(t *testing.T) {
@@ -37,6 +38,7 @@ func TestNext(t *testing.T) {
 		attempts  int // made before this one
 		resp      *mih.Response
 		err       error
+		verdict   gateway.Verdict
 		rnd       float64
 		state     mih.DeliveryState
 		reason    string
@@ -61,14 +63,16 @@ func TestNext(t *testing.T) {
 		{name: "payload", svc: svc(nil), err: &mih.SendError{Code: mih.ErrPayload, Message: "not JSON"}, rnd: .5, state: mih.DeliveryDead, reason: mih.ReasonPayload, counted: true, outcome: mih.OutcomeDead},
 		{name: "internal fault retried", svc: svc(nil), err: errors.New("boom"), rnd: .5, state: mih.DeliveryRetrying, next: time.Second, counted: true, outcome: mih.OutcomeRetry},
 		{name: "disabled", svc: svc(func(s *mih.Service) { s.Enabled = false }), attempts: 1, state: mih.DeliveryPaused, noAttempt: true},
-		{name: "circuit open", svc: svc(nil), attempts: 1, err: mih.Errorf(mih.CodeCircuitOpen, "circuit open"), state: mih.DeliveryPaused, noAttempt: true},
-		{name: "probe failed", svc: svc(nil), attempts: 2, resp: resp(503, "down"), err: &mih.Error{Code: mih.CodeCircuitOpen, Message: "probe failed", Err: httpErr(503, 0)}, rnd: .5, state: mih.DeliveryPaused, outcome: mih.OutcomePaused},
+		{name: "circuit open", svc: svc(nil), attempts: 1, err: mih.Errorf(mih.CodeCircuitOpen, "circuit open"), verdict: gateway.Refused, state: mih.DeliveryPaused, noAttempt: true},
+		{name: "probe failed", svc: svc(nil), attempts: 2, resp: resp(503, "down"), err: httpErr(503, 0), verdict: gateway.Probe, rnd: .5, state: mih.DeliveryPaused, outcome: mih.OutcomePaused},
+		{name: "probe answered 4xx", svc: svc(nil), attempts: 2, resp: resp(400, "no"), err: httpErr(400, 0), verdict: gateway.Probe, rnd: .5, state: mih.DeliveryDead, reason: mih.ReasonFailed, counted: true, outcome: mih.OutcomeDead},
+		{name: "probe succeeded", svc: svc(nil), attempts: 2, resp: resp(200, "ok"), verdict: gateway.Probe, rnd: .5, state: mih.DeliverySucceeded, counted: true, outcome: mih.OutcomeSuccess},
 		{name: "service deleted", svc: nil, state: mih.DeliveryDead, reason: mih.ReasonServiceDeleted, noAttempt: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &mih.Delivery{ID: 9, Service: "svc", Method: "POST", Endpoint: "/x", Attempts: tc.attempts, LastStatus: 503, LastError: "earlier"}
-			r := delivery.Next(tc.svc, d, tc.resp, tc.err, now, func() float64 { return tc.rnd })
+			r := delivery.Next(tc.svc, d, gateway.Outcome{Response: tc.resp, Err: tc.err, Verdict: tc.verdict}, now, func() float64 { return tc.rnd })
 			if r.ID != 9 || r.State != tc.state || r.DeadReason != tc.reason || r.CountAttempt != tc.counted || !r.Now.Equal(now) {
 				t.Fatalf("got id %d state %s reason %q counted %v, want 9 %s %q %v", r.ID, r.State, r.DeadReason, r.CountAttempt, tc.state, tc.reason, tc.counted)
 			}
@@ -114,7 +118,7 @@ func TestNext_AttemptBody(t *testing.T) {
 	svc.Name = "svc"
 	body := strings.Repeat("é", delivery.MaxAttemptBody) // two bytes each: cut mid-rune
 	resp := &mih.Response{Status: 400, Body: append([]byte("a\x00b\xff"), body...), Headers: http.Header{"Set-Cookie": {"session=secret"}}}
-	r := delivery.Next(svc, &mih.Delivery{ID: 1}, resp, &mih.SendError{Code: mih.ErrHTTP, Status: 400}, time.Now(), func() float64 { return .5 })
+	r := delivery.Next(svc, &mih.Delivery{ID: 1}, gateway.Outcome{Response: resp, Err: &mih.SendError{Code: mih.ErrHTTP, Status: 400}}, time.Now(), func() float64 { return .5 })
 	got := r.Attempt.ResponseBody
 	if len(got) > delivery.MaxAttemptBody+8 || strings.ContainsRune(got, 0) || !strings.HasPrefix(got, "a\uFFFDb\uFFFD") || !utf8Valid(got) {
 		t.Errorf("body: got %d bytes starting %q, want at most 64 KiB of valid UTF-8 without NULs", len(got), got[:8])

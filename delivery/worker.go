@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/gateway"
 )
 
 // Store is the part of the ledger a Worker uses; mih.DeliveryStore satisfies it.
@@ -34,10 +35,10 @@ type Store interface {
 	ReleaseDeliveries(ctx context.Context, owner string, ids []int64) error
 }
 
-// Caller makes one attempt at a service; *gateway.Gateway satisfies it. It returns a
-// *mih.SendError for a failed call and a *mih.Error of CodeCircuitOpen when it did not call.
+// Caller makes one attempt at a service; *gateway.Gateway satisfies it. The outcome carries a
+// *mih.SendError for a failed call, and the circuit breaker's verdict (refused: no call made).
 type Caller interface {
-	Call(ctx context.Context, svc *mih.Service, req *mih.Request) (*mih.Response, error)
+	Send(ctx context.Context, svc *mih.Service, req *mih.Request) gateway.Outcome
 }
 
 // Renderer builds the request of a delivery that ingest left unrendered because its rule needs
@@ -479,7 +480,7 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 			w.log.ErrorContext(ctx, "delivery send panicked", "delivery", d.ID, "service", d.Service, "panic", fmt.Sprint(p))
 			s.result, s.release = mih.DeliveryResult{}, svc == nil
 			if svc != nil {
-				s.result = Next(svc, d, nil, errPanic, w.cfg.Now(), w.cfg.Rand)
+				s.result = Next(svc, d, gateway.Outcome{Err: errPanic}, w.cfg.Now(), w.cfg.Rand)
 			}
 		}
 		out <- s
@@ -498,10 +499,7 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 		svc = nil // deleted while the delivery waited
 	}
 
-	var (
-		resp    *mih.Response
-		callErr error
-	)
+	var o gateway.Outcome
 	var rendered bool
 	if svc != nil && svc.Enabled && d.Unrendered() {
 		method, endpoint, payload, err := w.render(ctx, d)
@@ -510,7 +508,7 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 				s.release = true
 				return
 			}
-			s.result = Next(svc, d, nil, err, w.cfg.Now(), w.cfg.Rand)
+			s.result = Next(svc, d, gateway.Outcome{Err: err}, w.cfg.Now(), w.cfg.Rand)
 			return
 		}
 		dd := *d
@@ -518,20 +516,20 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 		d, rendered = &dd, true
 	}
 	if svc != nil && svc.Enabled {
-		resp, callErr = w.caller.Call(ctx, svc, &mih.Request{
+		o = w.caller.Send(ctx, svc, &mih.Request{
 			Method:         d.Method,
 			Path:           d.Endpoint,
 			Headers:        d.Headers,
 			Body:           d.Payload,
 			IdempotencyKey: d.IdempotencyKey,
 		})
-		if callErr != nil && ctx.Err() != nil {
+		if o.Err != nil && ctx.Err() != nil {
 			// Canceled at shutdown: the attempt did not complete and must not count.
 			s.release = true
 			return
 		}
 	}
-	s.result = Next(svc, d, resp, callErr, w.cfg.Now(), w.cfg.Rand)
+	s.result = Next(svc, d, o, w.cfg.Now(), w.cfg.Rand)
 	if rendered {
 		// Kept whatever the outcome, so the DLQ and replays show and send what was rendered.
 		s.result.Payload, s.result.Method, s.result.Endpoint = d.Payload, d.Method, d.Endpoint

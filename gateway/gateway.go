@@ -18,19 +18,62 @@ import (
 	"github.com/mihhub/mih"
 )
 
+// Verdict is what a Guard decided about one call.
+type Verdict int
+
+// Verdicts.
+const (
+	// Allowed lets the call go on a closed circuit.
+	Allowed Verdict = iota
+	// Refused does not call: the circuit is open (or another process probes it).
+	Refused
+	// Probe lets the call go as the half-open probe: its outcome closes the circuit or opens it
+	// again. A delivery whose probe failed waits again, paused, without using up an attempt.
+	Probe
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case Allowed:
+		return "allowed"
+	case Refused:
+		return "refused"
+	case Probe:
+		return "probe"
+	}
+	return "unknown"
+}
+
+// Decision is a Guard's answer. For Allowed and Probe the gateway calls Record exactly once with
+// the call's outcome: nil, a *mih.SendError, or context.Canceled when the caller gave up (which
+// says nothing about the service). For Refused, Refusal says why: a *mih.Error of
+// CodeCircuitOpen, which may offer RetryAfter() for a Retry-After header. The Guard never
+// changes the call's own outcome: the caller sees what the service did, and the verdict.
+type Decision struct {
+	Verdict Verdict
+	Record  func(err error)
+	Refusal error
+}
+
 // Guard decides whether a service may be called now; the circuit breaker implements it.
-//
-// Allow returns a nil error to let the call go, and then a record function that the gateway
-// calls exactly once with the call's outcome: nil, a *mih.SendError, or context.Canceled when the
-// caller gave up (which says nothing about the service). A Guard refuses with a *mih.Error of
-// CodeCircuitOpen; the gateway returns that error as it is, without calling.
-//
-// record returns nil, or the error the caller should see instead of the call's own: a failed
-// half-open probe comes back as a *mih.Error of CodeCircuitOpen wrapping the *mih.SendError, so
-// that the delivery ledger puts the probe back to paused without using up an attempt while the
-// call's status and error stay reachable with errors.AsType.
 type Guard interface {
-	Allow(ctx context.Context, svc *mih.Service) (record func(err error) error, err error)
+	Allow(ctx context.Context, svc *mih.Service) Decision
+}
+
+// Validator is what a transport may offer to check a request before it is sent: an error is a
+// *mih.SendError of code invalid_request (a header value with a line break, a method that is not
+// a token, a URL that does not parse). The gateway asks it before the Guard, so that a request
+// that can never be sent fails for good without counting against the circuit or taking its probe.
+type Validator interface {
+	Validate(svc *mih.Service, req *mih.Request) error
+}
+
+// Outcome is what one attempt came to: the transport's response and error, and the Guard's
+// verdict. A Refused outcome made no call and carries the refusal as Err.
+type Outcome struct {
+	Response *mih.Response
+	Err      error
+	Verdict  Verdict
 }
 
 // Options tunes a Gateway. The zero value is usable.
@@ -84,22 +127,27 @@ func New(transports map[mih.ServiceType]mih.Transport, opts Options) *Gateway {
 	return g
 }
 
-// Call makes one attempt at svc within svc.Timeout(). It returns the transport's result: a
-// Response (possibly alongside an error, so the status and body are kept) and a *mih.SendError
-// on failure. A *mih.Error means the gateway did not call at all: CodeCircuitOpen from the
-// Guard. An unknown service type is a final invalid_request.
-func (g *Gateway) Call(ctx context.Context, svc *mih.Service, req *mih.Request) (*mih.Response, error) {
+// Send makes one attempt at svc within svc.Timeout() and reports it with the Guard's verdict. A
+// failed call carries a *mih.SendError (alongside the Response when the service answered, so the
+// status and body are kept). A Refused outcome carries the Guard's refusal. An unknown service
+// type is a final invalid_request, reported before the Guard is asked: a request that cannot be
+// sent never counts against the circuit nor takes its probe.
+func (g *Gateway) Send(ctx context.Context, svc *mih.Service, req *mih.Request) Outcome {
 	t, ok := g.transports[svc.Type]
 	if !ok || t == nil {
-		return nil, &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf("no transport for service type %q", svc.Type)}
+		return Outcome{Err: &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf("no transport for service type %q", svc.Type)}}
 	}
-	record := func(error) error { return nil }
-	if g.guard != nil {
-		r, err := g.guard.Allow(ctx, svc)
-		if err != nil {
-			return nil, err
+	if v, ok := t.(Validator); ok {
+		if err := v.Validate(svc, req); err != nil {
+			return Outcome{Err: err}
 		}
-		record = r
+	}
+	dec := Decision{Verdict: Allowed}
+	if g.guard != nil {
+		dec = g.guard.Allow(ctx, svc)
+		if dec.Verdict == Refused {
+			return Outcome{Err: dec.Refusal, Verdict: Refused}
+		}
 	}
 
 	callCtx := ctx
@@ -109,23 +157,29 @@ func (g *Gateway) Call(ctx context.Context, svc *mih.Service, req *mih.Request) 
 		defer cancel()
 	}
 	resp, err := t.Send(callCtx, svc, req)
-	outcome := err
-	if err != nil && ctx.Err() != nil {
-		// Our caller gave up (shutdown): the service is not to blame.
-		outcome = context.Canceled
+	if dec.Record != nil {
+		outcome := err
+		if err != nil && ctx.Err() != nil {
+			// Our caller gave up (shutdown): the service is not to blame.
+			outcome = context.Canceled
+		}
+		dec.Record(outcome)
 	}
-	if replaced := record(outcome); replaced != nil {
-		err = replaced
-	}
-	return resp, err
+	return Outcome{Response: resp, Err: err, Verdict: dec.Verdict}
+}
+
+// Call is Send for callers that need no verdict: a refused call comes back as the Guard's
+// *mih.Error of CodeCircuitOpen, a made call as the transport's result.
+func (g *Gateway) Call(ctx context.Context, svc *mih.Service, req *mih.Request) (*mih.Response, error) {
+	o := g.Send(ctx, svc, req)
+	return o.Response, o.Err
 }
 
 // Result is the outcome of a synchronous call with retries.
 type Result struct {
 	// Response is the last attempt's; nil when no response came (network error, timeout).
 	Response *mih.Response
-	// Err is the last attempt's failure, nil on success: a *mih.SendError, or a *mih.Error of
-	// CodeCircuitOpen wrapping one when a failed half-open probe reopened the circuit.
+	// Err is the last attempt's failure, nil on success: a *mih.SendError.
 	Err error
 	// Attempts is how many calls were made.
 	Attempts int

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -29,12 +30,12 @@ func (t *transport) Send(ctx context.Context, s *mih.Service, r *mih.Request) (*
 
 // guard is a function-field mock of gateway.Guard.
 type guard struct {
-	AllowFn func(ctx context.Context, svc *mih.Service) (func(error) error, error)
+	AllowFn func(ctx context.Context, svc *mih.Service) gateway.Decision
 }
 
 var _ gateway.Guard = (*guard)(nil)
 
-func (g *guard) Allow(ctx context.Context, svc *mih.Service) (func(error) error, error) {
+func (g *guard) Allow(ctx context.Context, svc *mih.Service) gateway.Decision {
 	return g.AllowFn(ctx, svc)
 }
 
@@ -107,8 +108,8 @@ func TestGateway_Call(t *testing.T) {
 	})
 	t.Run("GuardRefuses", func(t *testing.T) {
 		tr, n := sequence(200)
-		refuse := &guard{AllowFn: func(context.Context, *mih.Service) (func(error) error, error) {
-			return nil, mih.Errorf(mih.CodeCircuitOpen, "circuit open")
+		refuse := &guard{AllowFn: func(context.Context, *mih.Service) gateway.Decision {
+			return gateway.Decision{Verdict: gateway.Refused, Refusal: mih.Errorf(mih.CodeCircuitOpen, "circuit open")}
 		}}
 		g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: refuse})
 		_, err := g.Call(context.Background(), service(), &mih.Request{})
@@ -119,8 +120,8 @@ func TestGateway_Call(t *testing.T) {
 	t.Run("GuardRecords", func(t *testing.T) {
 		tr, _ := sequence(503)
 		var got []error
-		rec := &guard{AllowFn: func(context.Context, *mih.Service) (func(error) error, error) {
-			return func(err error) error { got = append(got, err); return nil }, nil
+		rec := &guard{AllowFn: func(context.Context, *mih.Service) gateway.Decision {
+			return gateway.Decision{Verdict: gateway.Probe, Record: func(err error) { got = append(got, err) }}
 		}}
 		g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: rec})
 		_, err := g.Call(context.Background(), service(), &mih.Request{})
@@ -136,6 +137,54 @@ func TestGateway_Call(t *testing.T) {
 			t.Errorf("canceled call recorded %v, want context.Canceled", got)
 		}
 	})
+	t.Run("Verdict", func(t *testing.T) {
+		// The verdict comes back beside the call's own outcome, which the guard never rewrites.
+		for _, v := range []gateway.Verdict{gateway.Allowed, gateway.Probe, gateway.Refused} {
+			tr, n := sequence(503)
+			gd := &guard{AllowFn: func(context.Context, *mih.Service) gateway.Decision {
+				return gateway.Decision{Verdict: v, Record: func(error) {}, Refusal: mih.Errorf(mih.CodeCircuitOpen, "open")}
+			}}
+			g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: gd})
+			o := g.Send(context.Background(), service(), &mih.Request{})
+			se, isSend := errors.AsType[*mih.SendError](o.Err)
+			switch {
+			case o.Verdict != v:
+				t.Errorf("%s: got verdict %s", v, o.Verdict)
+			case v == gateway.Refused && (n.Load() != 0 || mih.ErrorCode(o.Err) != mih.CodeCircuitOpen):
+				t.Errorf("refused: %d calls, err %v; want none and circuit_open", n.Load(), o.Err)
+			case v != gateway.Refused && (!isSend || se.Status != 503 || mih.ErrorCode(o.Err) == mih.CodeCircuitOpen):
+				t.Errorf("%s: got %v, want the service's 503 as it is", v, o.Err)
+			}
+		}
+	})
+	t.Run("UnbuildableNeverAsksTheGuard", func(t *testing.T) {
+		asked := 0
+		gd := &guard{AllowFn: func(context.Context, *mih.Service) gateway.Decision {
+			asked++
+			return gateway.Decision{Verdict: gateway.Probe, Record: func(error) {}}
+		}}
+		tr := &transport{SendFn: func(context.Context, *mih.Service, *mih.Request) (*mih.Response, error) {
+			t.Error("sent a request its transport refused to build")
+			return nil, nil
+		}}
+		g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: &checked{tr}}, gateway.Options{Guard: gd})
+		o := g.Send(context.Background(), service(), &mih.Request{Headers: map[string]string{"X": "a\nb"}})
+		if se, ok := errors.AsType[*mih.SendError](o.Err); !ok || se.Code != mih.ErrRequest || asked != 0 {
+			t.Errorf("got %v with the guard asked %d times, want invalid_request and no probe taken", o.Err, asked)
+		}
+	})
+}
+
+// checked is a transport that validates requests before they are sent.
+type checked struct{ *transport }
+
+func (c *checked) Validate(_ *mih.Service, r *mih.Request) error {
+	for _, v := range r.Headers {
+		if strings.ContainsAny(v, "\r\n") {
+			return &mih.SendError{Code: mih.ErrRequest, Message: "invalid header value"}
+		}
+	}
+	return nil
 }
 
 func TestGateway_Do(t *testing.T) {
@@ -194,11 +243,11 @@ func TestGateway_Do_NoCall(t *testing.T) {
 func TestGateway_Do_CircuitOpensBetweenAttempts(t *testing.T) {
 	tr, _ := sequence(500)
 	var allowed int
-	gd := &guard{AllowFn: func(context.Context, *mih.Service) (func(error) error, error) {
+	gd := &guard{AllowFn: func(context.Context, *mih.Service) gateway.Decision {
 		if allowed++; allowed > 1 {
-			return nil, mih.Errorf(mih.CodeCircuitOpen, "circuit open")
+			return gateway.Decision{Verdict: gateway.Refused, Refusal: mih.Errorf(mih.CodeCircuitOpen, "circuit open")}
 		}
-		return func(error) error { return nil }, nil
+		return gateway.Decision{Verdict: gateway.Allowed, Record: func(error) {}}
 	}}
 	var waits []time.Duration
 	g := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: gd, After: instant(&waits)})

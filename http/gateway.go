@@ -290,8 +290,6 @@ func answer(svc *mih.Service, res *gateway.Result) gatewayAnswer {
 	if res.Err != nil {
 		a.Error = &callError{Code: string(mih.CodeInternal), Message: mih.ErrorMessage(res.Err)}
 		if se, ok := errors.AsType[*mih.SendError](res.Err); ok {
-			// A failed half-open probe arrives as circuit_open wrapping what the service did:
-			// the caller wants the latter.
 			a.Error = &callError{Code: se.Code, Message: se.Message}
 			if a.Status == 0 {
 				a.Status = se.Status

@@ -99,8 +99,8 @@ func BenchmarkGateway(b *testing.B) {
 // benchGuard refuses every call, as an open circuit does.
 type benchGuard struct{}
 
-func (benchGuard) Allow(context.Context, *mih.Service) (func(error) error, error) {
-	return nil, mih.Errorf(mih.CodeCircuitOpen, "the circuit of the service is open")
+func (benchGuard) Allow(context.Context, *mih.Service) gateway.Decision {
+	return gateway.Decision{Verdict: gateway.Refused, Refusal: mih.Errorf(mih.CodeCircuitOpen, "the circuit of the service is open")}
 }
 
 // benchHub is the API on a real HTTP server over a SQLite store in a temporary folder.

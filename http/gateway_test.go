@@ -76,9 +76,9 @@ func (rc *receiver) calls() []received {
 }
 
 // guardFunc is a gateway.Guard made of a function.
-type guardFunc func(ctx context.Context, svc *mih.Service) (func(error) error, error)
+type guardFunc func(ctx context.Context, svc *mih.Service) gateway.Decision
 
-func (f guardFunc) Allow(ctx context.Context, svc *mih.Service) (func(error) error, error) {
+func (f guardFunc) Allow(ctx context.Context, svc *mih.Service) gateway.Decision {
 	return f(ctx, svc)
 }
 
@@ -338,8 +338,8 @@ func (e *openErr) RetryAfter() time.Duration { return e.after }
 func TestGateway_CircuitOpen(t *testing.T) {
 	var refusal atomic.Value
 	refusal.Store(error(mih.Errorf(mih.CodeCircuitOpen, "the circuit of the service is open")))
-	refuse := guardFunc(func(context.Context, *mih.Service) (func(error) error, error) {
-		return nil, refusal.Load().(error)
+	refuse := guardFunc(func(context.Context, *mih.Service) gateway.Decision {
+		return gateway.Decision{Verdict: gateway.Refused, Refusal: refusal.Load().(error)}
 	})
 	h, cs := gatewayHub(t, refuse)
 	rc := newReceiver(t, reply{status: 200})
@@ -367,20 +367,15 @@ func TestGateway_CircuitOpen(t *testing.T) {
 	h.do("POST", "/api/v1/gateway/crm", map[string]any{"path": "/x", "async": true}).want(http.StatusAccepted)
 }
 
-// A half-open probe that fails comes back from the Guard as circuit_open wrapping the call's
-// error: the call was made, so the answer is 200 with what the service did.
+// A half-open probe that fails reopens the circuit, and the next attempt is refused: the call
+// was made, so the answer is 200 with what the service did.
 func TestGateway_FailedProbe(t *testing.T) {
 	var n atomic.Int32
-	probe := guardFunc(func(context.Context, *mih.Service) (func(error) error, error) {
+	probe := guardFunc(func(context.Context, *mih.Service) gateway.Decision {
 		if n.Add(1) > 1 {
-			return nil, mih.Errorf(mih.CodeCircuitOpen, "open")
+			return gateway.Decision{Verdict: gateway.Refused, Refusal: mih.Errorf(mih.CodeCircuitOpen, "open")}
 		}
-		return func(err error) error {
-			if err == nil {
-				return nil
-			}
-			return mih.WrapError(mih.CodeCircuitOpen, err, "the probe failed; the circuit is open again")
-		}, nil
+		return gateway.Decision{Verdict: gateway.Probe, Record: func(error) {}}
 	})
 	h, _ := gatewayHub(t, probe)
 	rc := newReceiver(t, reply{status: 502, body: "bad gateway"})

@@ -97,3 +97,32 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 	}
 	return 0
 }
+
+// Check refuses a header that net/http would refuse at send time (a name that is not a token, a
+// value with a line break or another control character) as a final invalid_request, so that it
+// is caught before the request goes out rather than reported as a network failure and retried.
+// The message names the header, never its value, which may be a credential.
+func Check(h http.Header) error {
+	for name, vs := range h {
+		if !validName(name) {
+			return &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf("header name %q is not valid", name)}
+		}
+		for _, v := range vs {
+			for i := 0; i < len(v); i++ {
+				if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+					return &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf("header %s: the value contains a control character (a line break?)", name)}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func validName(s string) bool {
+	for _, c := range s {
+		if c <= ' ' || c >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, c) {
+			return false
+		}
+	}
+	return s != ""
+}

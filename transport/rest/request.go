@@ -70,6 +70,9 @@ func (t *Transport) build(ctx context.Context, s *mih.Service, r *mih.Request) (
 	if err != nil {
 		return req, httpheader.Mask(h, authHeader), err
 	}
+	if err := httpheader.Check(h); err != nil {
+		return req, httpheader.Mask(h, authHeader), err
+	}
 
 	key := r.IdempotencyKey
 	if key != "" {

@@ -121,6 +121,13 @@ func (t *Transport) Close() error {
 	return nil
 }
 
+// Validate builds the request without sending it (gateway.Validator): a request that cannot be
+// built is refused before the circuit breaker is asked, so it never takes the half-open probe.
+func (t *Transport) Validate(s *mih.Service, r *mih.Request) error {
+	_, _, err := t.build(context.Background(), s, r)
+	return err
+}
+
 // Send calls the service and classifies the outcome. It always returns a non-nil Response that
 // records where the request went (URL without credentials) and the headers as sent (secrets
 // masked), so that a failed attempt can be shown in full; a failure comes with a *mih.SendError.

@@ -372,9 +372,14 @@ func TestTransport_Send_Invalid(t *testing.T) {
 		{"GET array", restService(srv.URL), &mih.Request{Method: "GET", Body: json.RawMessage(`[1,2]`)}},
 		{"path escape", restService(srv.URL), &mih.Request{Method: "POST", Path: "/a%zz"}},
 		{"signing secret", bad, &mih.Request{Method: "POST"}},
+		{"header value", restService(srv.URL), &mih.Request{Method: "POST", Headers: map[string]string{"X-Trace": "a\r\nX-Evil: 1"}}},
+		{"header name", restService(srv.URL), &mih.Request{Method: "POST", Headers: map[string]string{"X Trace": "a"}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			if err := tr.Validate(tc.svc, tc.req); mih.ErrorCode(err) == "" || err == nil {
+				t.Errorf("Validate: got %v, want the same refusal as Send", err)
+			}
 			resp, err := tr.Send(context.Background(), tc.svc, tc.req)
 			se, ok := errors.AsType[*mih.SendError](err)
 			if !ok || se.Code != mih.ErrRequest || se.Retryable {
