@@ -17,15 +17,10 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/rule"
-	"github.com/mihhub/mih/template"
 )
 
-// Lookup resolves Moodle records for templates. A record that does not exist is a *mih.Error of
-// CodeNotFound (the template renders null); any other error is a failed lookup, retried.
-type Lookup interface {
-	User(ctx context.Context, id int64) (map[string]any, error)
-	Course(ctx context.Context, id int64) (map[string]any, error)
-}
+// Lookup resolves Moodle records for templates (rule.Lookup).
+type Lookup = rule.Lookup
 
 // Sites gives the Lookup of a site by name; "" asks for the default site.
 type Sites interface {
@@ -68,50 +63,50 @@ func (r *Renderer) Render(ctx context.Context, d *mih.Delivery) (method, endpoin
 	if err != nil {
 		return "", "", nil, err
 	}
-	data, err := ev.Data()
+	req, err := c.Build(ctx, ev, nil, &eventSite{sites: r.sites, site: ev.Site})
 	if err != nil {
-		return "", "", nil, &mih.SendError{Code: mih.ErrPayload, Message: fmt.Sprintf("event %s: %v", ev.ID, err)}
+		return "", "", nil, err
 	}
-	scope := template.Scope{Event: data}
-	if wants := c.Wants(data); wants.Any() {
-		lk, err := r.sites.Lookup(ctx, ev.Site)
-		if err != nil {
-			if code := mih.ErrorCode(err); code == mih.CodeNotFound || code == mih.CodeInvalid {
-				return "", "", nil, &mih.SendError{Code: mih.ErrPayload, Message: "enrichment: " + mih.ErrorMessage(err)}
-			}
-			return "", "", nil, lookupErr(err, "the site's Web Services client")
-		}
-		if wants.User && ev.UserID > 0 {
-			if scope.User, err = find(ctx, lk.User, ev.UserID); err != nil {
-				return "", "", nil, lookupErr(err, fmt.Sprintf("user %d", ev.UserID))
-			}
-		}
-		if wants.RelatedUser && ev.RelatedUserID != nil && *ev.RelatedUserID > 0 {
-			if scope.RelatedUser, err = find(ctx, lk.User, *ev.RelatedUserID); err != nil {
-				return "", "", nil, lookupErr(err, fmt.Sprintf("related user %d", *ev.RelatedUserID))
-			}
-		}
-		// Course 1 is the site's front page, not a course anyone enrols in.
-		if wants.Course && ev.CourseID > 1 {
-			if scope.Course, err = find(ctx, lk.Course, ev.CourseID); err != nil {
-				return "", "", nil, lookupErr(err, fmt.Sprintf("course %d", ev.CourseID))
-			}
-		}
-	}
-	method, endpoint, payload, err = c.Render(scope)
-	if err != nil {
-		return "", "", nil, &mih.SendError{Code: mih.ErrPayload, Message: err.Error()}
-	}
-	return method, endpoint, payload, nil
+	return req.Method, req.Endpoint, req.Payload, nil
 }
 
-// find returns the record, or nil for one that does not exist.
-func find(ctx context.Context, get func(context.Context, int64) (map[string]any, error), id int64) (map[string]any, error) {
-	m, err := get(ctx, id)
-	if mih.ErrorCode(err) == mih.CodeNotFound {
-		return nil, nil
+// eventSite finds the event's site only when the rule needs a record, so that a rule that needs
+// none does not depend on the site being usable.
+type eventSite struct {
+	sites Sites
+	site  string
+	lk    Lookup
+}
+
+func (s *eventSite) get(ctx context.Context) (Lookup, error) {
+	if s.lk != nil {
+		return s.lk, nil
 	}
-	return m, err
+	lk, err := s.sites.Lookup(ctx, s.site)
+	if err != nil {
+		if code := mih.ErrorCode(err); code == mih.CodeNotFound || code == mih.CodeInvalid {
+			return nil, &mih.SendError{Code: mih.ErrPayload, Message: "enrichment: " + mih.ErrorMessage(err)}
+		}
+		return nil, &mih.SendError{Code: mih.ErrEnrich, Retryable: true, Message: fmt.Sprintf("look up the site's Web Services client: %v", err), Err: err}
+	}
+	s.lk = lk
+	return lk, nil
+}
+
+func (s *eventSite) User(ctx context.Context, id int64) (map[string]any, error) {
+	lk, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return lk.User(ctx, id)
+}
+
+func (s *eventSite) Course(ctx context.Context, id int64) (map[string]any, error) {
+	lk, err := s.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return lk.Course(ctx, id)
 }
 
 func (r *Renderer) rule(ctx context.Context, id int64) (*rule.Compiled, error) {
@@ -145,13 +140,4 @@ func (r *Renderer) storeErr(err error, what string) error {
 		return &mih.SendError{Code: mih.ErrPayload, Message: what + " no longer exists"}
 	}
 	return &mih.SendError{Code: mih.ErrEnrich, Retryable: true, Message: "read " + what + ": " + mih.ErrorMessage(err), Err: err}
-}
-
-// lookupErr is a failed Moodle lookup: retried with the delivery's backoff. The message is the
-// error's user-safe text; the Web Services token never appears in it.
-func lookupErr(err error, what string) error {
-	if se, ok := err.(*mih.SendError); ok {
-		return se
-	}
-	return &mih.SendError{Code: mih.ErrEnrich, Retryable: true, Message: fmt.Sprintf("look up %s: %v", what, err), Err: err}
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/rule"
-	"github.com/mihhub/mih/template"
 )
 
 // Ingester accepts events: it matches them against the active rules, renders each delivery's
@@ -125,18 +124,19 @@ func (in *Ingester) plan(ctx context.Context, ev *mih.Event, now time.Time) ([]*
 			UpdatedAt:      now,
 			Method:         c.Rule.Method,
 		}
-		if c.Wants(data).Any() {
-			// Enrichment means Web Service calls to Moodle: they happen in the delivery worker,
-			// where a failed lookup is a retry, never in ingest, which must stay fast and must
-			// not fail because Moodle is slow. The empty payload marks the delivery for it.
-			ds = append(ds, d)
-			continue
-		}
-		method, endpoint, payload, err := c.Render(template.Scope{Event: data})
-		if err != nil {
-			d.State, d.DeadReason, d.LastError = mih.DeliveryDead, mih.ReasonPayload, err.Error()
-		} else {
-			d.Method, d.Endpoint, d.Payload = method, endpoint, payload
+		// Enrichment means Web Service calls to Moodle: they happen in the delivery worker,
+		// where a failed lookup is a retry, never in ingest, which must stay fast and must not
+		// fail because Moodle is slow. Without a Lookup, Build defers such a request, and the
+		// empty payload marks the delivery for the worker.
+		req, err := c.Build(ctx, ev, data, nil)
+		switch {
+		case err != nil:
+			d.State, d.DeadReason, d.LastError = mih.DeliveryDead, mih.ReasonPayload, mih.ErrorMessage(err)
+			if se, ok := err.(*mih.SendError); ok {
+				d.LastError = se.Message
+			}
+		case !req.Deferred:
+			d.Method, d.Endpoint, d.Payload = req.Method, req.Endpoint, req.Payload
 		}
 		ds = append(ds, d)
 	}

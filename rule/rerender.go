@@ -4,7 +4,6 @@ import (
 	"context"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/template"
 )
 
 // RerenderStore is what Rerender reads and writes.
@@ -42,16 +41,20 @@ func Rerender(ctx context.Context, st RerenderStore, d *mih.Delivery) error {
 	if err != nil {
 		return mih.Errorf(mih.CodeConflict, "rule %d does not compile any more: %s", ru.ID, mih.ErrorMessage(err))
 	}
-	data, err := ev.Data()
+	req, err := c.Build(ctx, ev, nil, nil)
 	if err != nil {
-		return err
+		return mih.Errorf(mih.CodeConflict, "re-render delivery %d with rule %d: %s", d.ID, ru.ID, buildMessage(err))
 	}
-	if c.Wants(data).Any() {
-		return st.SetDeliveryPayload(ctx, d.ID, ru.Method, "", nil)
+	if req.Deferred {
+		return st.SetDeliveryPayload(ctx, d.ID, req.Method, "", nil)
 	}
-	method, endpoint, payload, err := c.Render(template.Scope{Event: data})
-	if err != nil {
-		return mih.Errorf(mih.CodeConflict, "re-render delivery %d with rule %d: %v", d.ID, ru.ID, err)
+	return st.SetDeliveryPayload(ctx, d.ID, req.Method, req.Endpoint, req.Payload)
+}
+
+// buildMessage is a Build failure as a person reads it.
+func buildMessage(err error) string {
+	if se, ok := err.(*mih.SendError); ok {
+		return se.Message
 	}
-	return st.SetDeliveryPayload(ctx, d.ID, method, endpoint, payload)
+	return mih.ErrorMessage(err)
 }
