@@ -14,8 +14,12 @@ type lookupFunc struct {
 	user, course func(ctx context.Context, id int64) (map[string]any, error)
 }
 
-func (l lookupFunc) User(ctx context.Context, id int64) (map[string]any, error)   { return l.user(ctx, id) }
-func (l lookupFunc) Course(ctx context.Context, id int64) (map[string]any, error) { return l.course(ctx, id) }
+func (l lookupFunc) User(ctx context.Context, id int64) (map[string]any, error) {
+	return l.user(ctx, id)
+}
+func (l lookupFunc) Course(ctx context.Context, id int64) (map[string]any, error) {
+	return l.course(ctx, id)
+}
 
 func TestCompiled_Build(t *testing.T) {
 	plain, err := Compile(&mih.Rule{Event: "*", Service: "s", Method: "POST", Endpoint: "/u/{{userid}}", Template: `{"id": {{userid}}}`})
