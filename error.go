@@ -3,6 +3,7 @@ package mih
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Code classifies an error for callers: the HTTP layer maps each code to a status in one table,
@@ -70,4 +71,26 @@ func ErrorMessage(err error) string {
 		return e.Message
 	}
 	return "internal error"
+}
+
+// httpStatus is the one map from error codes to HTTP statuses, shared by the two front ends (the
+// JSON API and the web UI). Nothing else in the hub picks a status for an error.
+var httpStatus = map[Code]int{
+	CodeInvalid:      http.StatusBadRequest,
+	CodeUnauthorized: http.StatusUnauthorized,
+	CodeForbidden:    http.StatusForbidden,
+	CodeNotFound:     http.StatusNotFound,
+	CodeConflict:     http.StatusConflict,
+	CodeConfirm:      http.StatusConflict,
+	CodeTooLarge:     http.StatusRequestEntityTooLarge,
+	CodeUnavailable:  http.StatusServiceUnavailable,
+	CodeCircuitOpen:  http.StatusServiceUnavailable,
+	CodeInternal:     http.StatusInternalServerError,
+}
+
+// HTTPStatus returns the HTTP status of a code, and false for a code the table does not know
+// (answered as an internal error).
+func (c Code) HTTPStatus() (int, bool) {
+	s, ok := httpStatus[c]
+	return s, ok
 }

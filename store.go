@@ -152,3 +152,11 @@ type SecretBox interface {
 	Seal(plain []byte) ([]byte, error)
 	Open(sealed []byte) ([]byte, error)
 }
+
+// Waker is told that there is work to do now rather than at the next poll: the delivery workers
+// (delivery.Wakeup) after ingest or a replay, the maintainer after a service was enabled. Notify
+// never blocks. A wake-up is a value made before whoever signals it, never a closure over a
+// variable that may still be nil.
+type Waker interface {
+	Notify()
+}

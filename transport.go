@@ -71,3 +71,28 @@ func (e *SendError) Unwrap() error { return e.Err }
 func RetryableStatus(code int) bool {
 	return code == 408 || code == 425 || code == 429 || code >= 500
 }
+
+// Levels of a CheckResult.
+const (
+	CheckOK   = "ok"
+	CheckWarn = "warn"
+	CheckBad  = "bad"
+)
+
+// CheckResult is what a connection test of a service found, worded for the administrator. It
+// never quotes a secret of the service.
+type CheckResult struct {
+	Level   string // CheckOK, CheckWarn or CheckBad
+	Summary string
+	Detail  string
+	Status  int           // the status of the answer, when a request was made
+	Latency time.Duration // zero when nothing answered
+	Body    string        // an excerpt of the answer
+}
+
+// Checker is what a transport may offer to test a service's connection: found by interface
+// assertion, asked by the "Test connection" of the UI instead of a plain call. A check must not
+// deliver anything a consumer would see (an AMQP check connects and looks, it does not publish).
+type Checker interface {
+	Check(ctx context.Context, s *Service) CheckResult
+}

@@ -36,9 +36,15 @@ import (
 	"github.com/mihhub/mih/gateway"
 )
 
-// Store is what the breaker needs: the circuits, and the deliveries it pauses and resumes.
+// Store is where the breaker keeps the circuits.
 type Store interface {
 	mih.CircuitStore
+}
+
+// Ledger is what the breaker asks to pause a service's waiting deliveries when its circuit opens
+// and to resume them (or one, the probe) when it closes or its cooldown ends; *ops.Ledger
+// implements it and wakes the delivery workers. The breaker writes no delivery rows itself.
+type Ledger interface {
 	PauseDeliveries(ctx context.Context, service string, now time.Time) (int, error)
 	ResumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error)
 }
@@ -53,8 +59,9 @@ type Options struct {
 	// ProbeGrace is added to the service's timeout to bound a probe's claim: a process that dies
 	// while probing holds the circuit half-open at most that long (default 10 s).
 	ProbeGrace time.Duration
-	// Notify wakes the delivery workers after deliveries were resumed (default: nothing).
-	Notify func()
+	// Ledger pauses and resumes deliveries (nil: circuits change without touching deliveries,
+	// as for a process that only calls services, such as `mih sync run`).
+	Ledger Ledger
 	Logger *slog.Logger
 	Now    func() time.Time
 }
@@ -93,9 +100,6 @@ func New(store Store, opts Options) *Breaker {
 	}
 	if opts.ProbeGrace <= 0 {
 		opts.ProbeGrace = 10 * time.Second
-	}
-	if opts.Notify == nil {
-		opts.Notify = func() {}
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -321,7 +325,7 @@ func (b *Breaker) transitioned(ctx context.Context, service, from, to string) {
 	now := b.opts.Now()
 	switch to {
 	case mih.CircuitOpen:
-		n, err := b.store.PauseDeliveries(ctx, service, now)
+		n, err := b.pause(ctx, service, now)
 		if err != nil {
 			b.opts.Logger.WarnContext(ctx, "circuit open: cannot pause deliveries", "service", service, "error", err)
 		}
@@ -345,15 +349,26 @@ func (b *Breaker) resume(ctx context.Context, service string, now time.Time, why
 	b.mu.Lock()
 	delete(b.probed, service)
 	b.mu.Unlock()
-	n, err := b.store.ResumeDeliveries(ctx, service, 0, now)
+	n, err := b.resumeDeliveries(ctx, service, 0, now)
 	if err != nil {
 		b.opts.Logger.WarnContext(ctx, why+": cannot resume deliveries", "service", service, "error", err)
 		return
 	}
 	b.opts.Logger.InfoContext(ctx, why, "service", service, "resumed", n)
-	if n > 0 {
-		b.opts.Notify()
+}
+
+func (b *Breaker) pause(ctx context.Context, service string, now time.Time) (int, error) {
+	if b.opts.Ledger == nil {
+		return 0, nil
 	}
+	return b.opts.Ledger.PauseDeliveries(ctx, service, now)
+}
+
+func (b *Breaker) resumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error) {
+	if b.opts.Ledger == nil {
+		return 0, nil
+	}
+	return b.opts.Ledger.ResumeDeliveries(ctx, service, limit, now)
 }
 
 // reload reads one circuit from the store into the view; none stored means closed.
@@ -476,25 +491,23 @@ func (b *Breaker) Sync(ctx context.Context) error {
 
 	var errs []error
 	for _, service := range settle {
-		n, err := b.store.ResumeDeliveries(ctx, service, 0, now)
+		n, err := b.resumeDeliveries(ctx, service, 0, now)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("resume deliveries of %s, closed by another process: %w", service, err))
 			continue
 		}
 		if n > 0 {
 			b.opts.Logger.InfoContext(ctx, "circuit closed by another process: paused deliveries resumed", "service", service, "resumed", n)
-			b.opts.Notify()
 		}
 	}
 	for _, service := range due {
-		n, err := b.store.ResumeDeliveries(ctx, service, 1, now)
+		n, err := b.resumeDeliveries(ctx, service, 1, now)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("resume a probe delivery of %s: %w", service, err))
 			continue
 		}
 		if n > 0 {
 			b.opts.Logger.DebugContext(ctx, "circuit cooldown over: one paused delivery resumed as the probe", "service", service)
-			b.opts.Notify()
 		}
 	}
 	return errors.Join(errs...)

@@ -17,6 +17,7 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/sqlite"
 )
@@ -88,7 +89,7 @@ func allow(ctx context.Context, b *breaker.Breaker, svc *mih.Service) (func(erro
 }
 
 func newBreaker(st mih.Store, c *clock, owner string) *breaker.Breaker {
-	return breaker.New(st, breaker.Options{Owner: owner, Now: c.Now})
+	return breaker.New(st, breaker.Options{Owner: owner, Now: c.Now, Ledger: ops.NewLedger(st, nil, c.Now)})
 }
 
 func TestBreaker_OpensAfterThreshold(t *testing.T) {
@@ -348,7 +349,7 @@ func TestBreaker_PausesAndResumesDeliveries(t *testing.T) {
 	other := newService(t, st, "erp")
 	c := &clock{t: time.Now().UTC()}
 	var notified atomic.Int32
-	b := breaker.New(st, breaker.Options{Now: c.Now, Notify: func() { notified.Add(1) }})
+	b := breaker.New(st, breaker.Options{Now: c.Now, Ledger: ops.NewLedger(st, wakeFunc(func() { notified.Add(1) }), c.Now)})
 
 	ids := make([]int64, 0, 20)
 	for i := range 20 {
@@ -506,3 +507,7 @@ func TestBreaker_ClosedElsewhereResumesStalePauses(t *testing.T) {
 		t.Fatalf("paused just after the sync that saw the reset, after the next: %s, want pending", got)
 	}
 }
+// wakeFunc is a waker of one function.
+type wakeFunc func()
+
+func (f wakeFunc) Notify() { f() }

@@ -15,6 +15,7 @@ import (
 	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/delivery"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/transport/rest"
 )
 
@@ -55,13 +56,13 @@ func newHub(t *testing.T, concurrency int, mut func(*mih.Service)) *hub {
 	}
 	h.svc = svc
 
-	var w *delivery.Worker
-	h.b = breaker.New(h.st, breaker.Options{SyncInterval: 50 * time.Millisecond, Notify: func() { w.Notify() }})
+	wake := delivery.NewWakeup()
+	h.b = breaker.New(h.st, breaker.Options{SyncInterval: 50 * time.Millisecond, Ledger: ops.NewLedger(h.st, wake, nil)})
 	tr := rest.New(rest.Options{})
 	t.Cleanup(func() { tr.Close() })
 	gw := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: h.b})
-	w = delivery.New(h.st, h.st, gw, delivery.Config{
-		Owner: "w1", Concurrency: concurrency, PollInterval: 50 * time.Millisecond, ServiceTTL: 10 * time.Millisecond,
+	w := delivery.New(h.st, h.st, gw, delivery.Config{
+		Wakeup: wake, Owner: "w1", Concurrency: concurrency, PollInterval: 50 * time.Millisecond, ServiceTTL: 10 * time.Millisecond,
 		ShutdownTimeout: 2 * time.Second, Rand: func() float64 { return .5 },
 	})
 	run(t, h.b)

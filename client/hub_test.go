@@ -14,6 +14,7 @@ import (
 	"github.com/mihhub/mih/event"
 	"github.com/mihhub/mih/gateway"
 	mihhttp "github.com/mihhub/mih/http"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/sqlite"
@@ -63,7 +64,7 @@ func startHub(guard gateway.Guard) (*hub, error) {
 	h.srv = httptest.NewServer(mihhttp.NewServer(mihhttp.Config{
 		Store:    st,
 		Ingester: event.NewIngester(event.Config{Store: st, Rules: rules, Logger: logger}),
-		Rules:    rules,
+		Ops:      ops.New(ops.Config{Store: st, Rules: rules, Logger: logger}),
 		Gateway:  h.GW,
 		Logger:   logger,
 	}).Handler())

@@ -21,6 +21,14 @@ type MaintenanceStore interface {
 	PruneEvents(ctx context.Context, before time.Time) (int, error)
 }
 
+// Ledger is what the Maintainer changes deliveries through: the transitions mih.Pause, Resume and
+// Expire; the store satisfies it, and so does *ops.Ledger, which wakes the workers.
+type Ledger interface {
+	PauseDeliveries(ctx context.Context, service string, now time.Time) (int, error)
+	ResumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error)
+	ExpireDeliveries(ctx context.Context, service string, createdBefore, now time.Time) (int, error)
+}
+
 // MaintainerConfig tunes a Maintainer. Zero fields take the defaults below.
 type MaintainerConfig struct {
 	// Interval between rounds (default 30 s). Notify starts one at once.
@@ -39,8 +47,11 @@ type MaintainerConfig struct {
 	// CircuitOpen reports whether a service's circuit is open or half-open, in which case its
 	// paused deliveries are the circuit breaker's to resume (default: read Service.CircuitState).
 	CircuitOpen func(svc *mih.Service) bool
-	// Resumed is called after deliveries were resumed, so that the worker claims them at once
-	// (pass Worker.Notify).
+	// Ledger pauses, resumes and expires deliveries and wakes the workers when it resumed some
+	// (pass the *ops.Ledger). nil: the store, and then Resumed wakes the workers.
+	Ledger Ledger
+	// Resumed is called after deliveries were resumed, when the Ledger does not wake the workers
+	// itself.
 	Resumed func()
 	Logger  *slog.Logger
 	Now     func() time.Time
@@ -98,6 +109,9 @@ func NewMaintainer(store MaintenanceStore, cfg MaintainerConfig) *Maintainer {
 			return s.CircuitState == mih.CircuitOpen || s.CircuitState == mih.CircuitHalfOpen
 		}
 	}
+	if cfg.Ledger == nil {
+		cfg.Ledger = store
+	}
 	return &Maintainer{store: store, cfg: cfg, wake: make(chan struct{}, 1)}
 }
 
@@ -154,7 +168,7 @@ func (m *Maintainer) services(ctx context.Context) error {
 		now := m.cfg.Now()
 		switch {
 		case !s.Enabled:
-			n, err := m.store.PauseDeliveries(ctx, s.Name, now)
+			n, err := m.cfg.Ledger.PauseDeliveries(ctx, s.Name, now)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("pause deliveries of %s: %w", s.Name, err))
 			} else if n > 0 {
@@ -163,7 +177,7 @@ func (m *Maintainer) services(ctx context.Context) error {
 		case m.cfg.CircuitOpen(s):
 			// The circuit breaker resumes these when its circuit closes.
 		default:
-			n, err := m.store.ResumeDeliveries(ctx, s.Name, 0, now)
+			n, err := m.cfg.Ledger.ResumeDeliveries(ctx, s.Name, 0, now)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("resume deliveries of %s: %w", s.Name, err))
 			} else if n > 0 {
@@ -172,7 +186,7 @@ func (m *Maintainer) services(ctx context.Context) error {
 			}
 		}
 		if age := s.MaxAge(); age > 0 {
-			n, err := m.store.ExpireDeliveries(ctx, s.Name, now.Add(-age), now)
+			n, err := m.cfg.Ledger.ExpireDeliveries(ctx, s.Name, now.Add(-age), now)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("expire deliveries of %s: %w", s.Name, err))
 			} else if n > 0 {

@@ -73,3 +73,11 @@ func (s *SiteLookups) site(ctx context.Context, name string) (*mih.Site, error) 
 	}
 	return sites[0], nil
 }
+
+// Forget drops the cached lookup of a site (changed or deleted), so that the next lookup builds
+// it from the site's stored settings.
+func (s *SiteLookups) Forget(name string) {
+	s.mu.Lock()
+	delete(s.sites, name)
+	s.mu.Unlock()
+}

@@ -20,7 +20,7 @@ type Ingester struct {
 	rules   *rule.Set
 	logger  *slog.Logger
 	now     func() time.Time
-	notify  func()
+	wake    mih.Waker
 	metrics *Metrics
 }
 
@@ -29,20 +29,18 @@ type Config struct {
 	Store  mih.EventStore
 	Rules  *rule.Set
 	Logger *slog.Logger
-	// Notify is called after each commit that created deliveries, to wake the workers at once.
-	Notify  func()
+	// Wake is told after each commit that created deliveries, to wake the workers at once
+	// (nil: they find the work when they poll).
+	Wake    mih.Waker
 	Metrics *Metrics
 	Now     func() time.Time
 }
 
 // NewIngester returns an Ingester.
 func NewIngester(c Config) *Ingester {
-	in := &Ingester{store: c.Store, rules: c.Rules, logger: c.Logger, now: c.Now, notify: c.Notify, metrics: c.Metrics}
+	in := &Ingester{store: c.Store, rules: c.Rules, logger: c.Logger, now: c.Now, wake: c.Wake, metrics: c.Metrics}
 	if in.now == nil {
 		in.now = time.Now
-	}
-	if in.notify == nil {
-		in.notify = func() {}
 	}
 	if in.logger == nil {
 		in.logger = slog.New(slog.DiscardHandler)
@@ -75,8 +73,8 @@ func (in *Ingester) Ingest(ctx context.Context, source, site string, events []*m
 		in.metrics.events.WithLabelValues(source).Add(float64(res.Accepted))
 		in.metrics.duplicates.WithLabelValues(source).Add(float64(res.Duplicates))
 	}
-	if res.Deliveries > 0 {
-		in.notify()
+	if res.Deliveries > 0 && in.wake != nil {
+		in.wake.Notify()
 	}
 	return res, nil
 }

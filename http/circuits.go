@@ -3,17 +3,14 @@ package http
 import (
 	"net/http"
 
-	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/ops"
 )
 
 // circuitHandler serves the circuit breaker's manual controls: closing one service's circuit,
 // POST /api/v1/services/{name}/circuit/reset, or every circuit, POST /api/v1/circuits/reset. An
 // operator uses them when a service is known to be back before the cooldown ends.
 type circuitHandler struct {
-	store    mih.ServiceStore
-	circuits Circuits
-	// notify wakes the delivery workers: deliveries paused by the open circuit can go now.
-	notify func()
+	ops *ops.Ops
 }
 
 type circuitBody struct {
@@ -29,25 +26,18 @@ type resetBody struct {
 func (h *circuitHandler) reset(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	name := r.PathValue("name")
-	if _, err := h.store.FindServiceByName(ctx, name); err != nil {
+	if err := h.ops.ResetCircuit(ctx, name); err != nil {
 		return err
 	}
-	if err := h.circuits.Reset(ctx, name); err != nil {
-		return err
-	}
-	h.notify()
-	writeJSON(w, http.StatusOK, circuitBody{Service: name, CircuitState: h.circuits.State(name)})
+	writeJSON(w, http.StatusOK, circuitBody{Service: name, CircuitState: h.ops.CircuitState(name)})
 	return nil
 }
 
 // resetAll closes every circuit and answers how many were reset.
 func (h *circuitHandler) resetAll(w http.ResponseWriter, r *http.Request) error {
-	n, err := h.circuits.ResetAll(r.Context())
+	n, err := h.ops.ResetCircuits(r.Context())
 	if err != nil {
 		return err
-	}
-	if n > 0 {
-		h.notify()
 	}
 	writeJSON(w, http.StatusOK, resetBody{Reset: n})
 	return nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/ops"
 )
 
 // fakeCircuits keeps circuit states in a map, as the breaker keeps them in the store.
@@ -17,7 +18,7 @@ type fakeCircuits struct {
 	err    error
 }
 
-var _ Circuits = (*fakeCircuits)(nil)
+var _ ops.Circuits = (*fakeCircuits)(nil)
 
 func (f *fakeCircuits) State(service string) string {
 	f.mu.Lock()
@@ -63,7 +64,7 @@ func (f *fakeCircuits) set(service, state string) {
 
 func TestCircuits(t *testing.T) {
 	fc := &fakeCircuits{states: map[string]string{}}
-	h := newTestHub(t, func(c *Config) { c.Circuits = fc })
+	h := newTestHub(t, func(c *ops.Config) { c.Circuits = fc })
 	h.createService("crm")
 	h.createService("lms")
 	h.createService("erp")
@@ -96,7 +97,7 @@ func TestCircuits(t *testing.T) {
 		}
 	})
 	t.Run("reset one", func(t *testing.T) {
-		notified := h.notify.Load()
+		// Waking the workers is the breaker's, through the ledger, when it resumes deliveries.
 		var b circuitBody
 		h.do("POST", "/api/v1/services/crm/circuit/reset", nil).want(http.StatusOK).decode(&b)
 		if b.Service != "crm" || b.CircuitState != mih.CircuitClosed {
@@ -104,9 +105,6 @@ func TestCircuits(t *testing.T) {
 		}
 		if fc.State("crm") != mih.CircuitClosed || fc.State("lms") != mih.CircuitHalfOpen {
 			t.Errorf("crm %s, lms %s: want only crm reset", fc.State("crm"), fc.State("lms"))
-		}
-		if h.notify.Load() != notified+1 {
-			t.Errorf("workers not woken after a reset")
 		}
 	})
 	t.Run("reset unknown service", func(t *testing.T) {

@@ -6,15 +6,15 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/rule"
+	"github.com/mihhub/mih/ops"
 )
 
 // deliveryHandler serves the delivery ledger, /api/v1/deliveries: the queue, the dead-letter
 // queue and its actions (replay, re-render and replay, delete).
 type deliveryHandler struct {
-	store  mih.Store
-	notify func()
-	now    func() time.Time
+	store mih.Store
+	ops   *ops.Ops
+	now   func() time.Time
 }
 
 // filter reads the selection shared by the list and the bulk delete.
@@ -113,28 +113,7 @@ func (h *deliveryHandler) replay(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(r, &req, true); err != nil {
 		return err
 	}
-	ctx := r.Context()
-	d, err := h.store.FindDeliveryByID(ctx, id)
-	if err != nil {
-		return err
-	}
-	if d.State != mih.DeliveryDead {
-		return mih.Errorf(mih.CodeConflict, "delivery %d is %s; only dead deliveries can be replayed", id, d.State)
-	}
-	if req.Rerender {
-		if err := rule.Rerender(ctx, h.store, d); err != nil {
-			return err
-		}
-	}
-	n, err := h.store.ReplayDeliveries(ctx, mih.DeliveryFilter{IDs: []int64{id}, State: mih.DeliveryDead}, h.now().UTC())
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return mih.Errorf(mih.CodeConflict, "delivery %d is no longer dead; it was replayed or deleted meanwhile", id)
-	}
-	h.notify()
-	d, err = h.store.FindDeliveryByID(ctx, id)
+	d, err := h.ops.ReplayDelivery(r.Context(), id, req.Rerender)
 	if err != nil {
 		return err
 	}
@@ -167,12 +146,9 @@ func (h *deliveryHandler) replayMany(w http.ResponseWriter, r *http.Request) err
 		return mih.Errorf(mih.CodeInvalid, "status %q: only dead deliveries can be replayed", req.Status)
 	}
 	f := mih.DeliveryFilter{State: mih.DeliveryDead, Service: req.Service, RuleID: req.Rule, EventID: req.Event, IDs: req.IDs}
-	n, err := h.store.ReplayDeliveries(r.Context(), f, h.now().UTC())
+	n, err := h.ops.Replay(r.Context(), f)
 	if err != nil {
 		return err
-	}
-	if n > 0 {
-		h.notify()
 	}
 	writeJSON(w, http.StatusOK, replayedBody{Replayed: n})
 	return nil
@@ -189,15 +165,8 @@ func (h *deliveryHandler) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.store.FindDeliveryByID(r.Context(), id); err != nil {
+	if err := h.ops.DeleteDelivery(r.Context(), id); err != nil {
 		return err
-	}
-	n, err := h.store.DeleteDeliveries(r.Context(), mih.DeliveryFilter{IDs: []int64{id}})
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return mih.Errorf(mih.CodeConflict, "delivery %d is being sent right now; try again when the attempt has ended", id)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -215,7 +184,7 @@ func (h *deliveryHandler) deleteMany(w http.ResponseWriter, r *http.Request) err
 	if f.State == "" && f.Service == "" && f.RuleID == 0 && f.EventID == "" && (all == nil || !*all) {
 		return mih.Errorf(mih.CodeInvalid, "select what to delete with status, service, rule or event, or pass all=true to delete every delivery")
 	}
-	n, err := h.store.DeleteDeliveries(r.Context(), f)
+	n, err := h.ops.DeleteDeliveries(r.Context(), f)
 	if err != nil {
 		return err
 	}

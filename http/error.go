@@ -10,25 +10,14 @@ import (
 // codeMethodNotAllowed is the HTTP layer's own code for a known path asked with the wrong method.
 const codeMethodNotAllowed mih.Code = "method_not_allowed"
 
-// codeStatus is the one map from error codes to HTTP statuses. Nothing else in the hub picks a
-// status for an error.
-var codeStatus = map[mih.Code]int{
-	mih.CodeInvalid:      http.StatusBadRequest,
-	mih.CodeUnauthorized: http.StatusUnauthorized,
-	mih.CodeForbidden:    http.StatusForbidden,
-	mih.CodeNotFound:     http.StatusNotFound,
-	mih.CodeConflict:     http.StatusConflict,
-	mih.CodeConfirm:      http.StatusConflict,
-	mih.CodeTooLarge:     http.StatusRequestEntityTooLarge,
-	mih.CodeUnavailable:  http.StatusServiceUnavailable,
-	mih.CodeCircuitOpen:  http.StatusServiceUnavailable,
-	mih.CodeInternal:     http.StatusInternalServerError,
-	codeMethodNotAllowed: http.StatusMethodNotAllowed,
-}
-
 // ErrorStatus returns the HTTP status of an error code; unknown codes are internal errors.
+// The table is the domain's (mih.Code.HTTPStatus), shared with the web UI; the API adds its own
+// code for a wrong method.
 func ErrorStatus(code mih.Code) int {
-	if s, ok := codeStatus[code]; ok {
+	if code == codeMethodNotAllowed {
+		return http.StatusMethodNotAllowed
+	}
+	if s, ok := code.HTTPStatus(); ok {
 		return s
 	}
 	return http.StatusInternalServerError
@@ -48,7 +37,7 @@ type errorDetail struct {
 // id), and their text never reaches the client.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	code := mih.ErrorCode(err)
-	if _, ok := codeStatus[code]; !ok {
+	if _, ok := code.HTTPStatus(); !ok && code != codeMethodNotAllowed {
 		code = mih.CodeInternal
 	}
 	msg := mih.ErrorMessage(err)

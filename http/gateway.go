@@ -22,6 +22,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/ops"
 )
 
 // Bounds of a gateway request.
@@ -57,7 +58,7 @@ type gatewayStore interface {
 type gatewayHandler struct {
 	store   gatewayStore
 	gateway Gateway
-	notify  func()
+	ops     *ops.Ops
 	logger  *slog.Logger
 }
 
@@ -203,10 +204,9 @@ func (h *gatewayHandler) enqueue(w http.ResponseWriter, r *http.Request, svc *mi
 		Payload:        req.Body,
 		IdempotencyKey: req.IdempotencyKey,
 	}
-	if err := h.store.CreateDeliveries(r.Context(), []*mih.Delivery{d}); err != nil {
+	if err := h.ops.Enqueue(r.Context(), d); err != nil {
 		return err
 	}
-	h.notify()
 	w.Header().Set("Location", "/api/v1/deliveries/"+strconv.FormatInt(d.ID, 10))
 	writeJSON(w, http.StatusAccepted, queuedAnswer{DeliveryID: d.ID, IdempotencyKey: d.IdempotencyKey})
 	return nil

@@ -29,15 +29,15 @@ func (s *Server) routeTable() []route {
 	c := s.cfg
 	health := &healthHandler{store: c.Store, version: c.Version, logger: s.logger}
 	events := &eventHandler{store: c.Store, ingester: c.Ingester}
-	services := &serviceHandler{store: c.Store, rules: c.Rules, circuits: c.Circuits}
-	circuits := &circuitHandler{store: c.Store, circuits: c.Circuits, notify: c.Notify}
-	gw := &gatewayHandler{store: c.Store, gateway: c.Gateway, notify: c.Notify, logger: s.logger}
-	rules := &ruleHandler{store: c.Store, rules: c.Rules, now: c.Now}
-	deliveries := &deliveryHandler{store: c.Store, notify: c.Notify, now: c.Now}
+	services := &serviceHandler{store: c.Store, ops: c.Ops}
+	circuits := &circuitHandler{ops: c.Ops}
+	gw := &gatewayHandler{store: c.Store, gateway: c.Gateway, ops: c.Ops, logger: s.logger}
+	rules := &ruleHandler{store: c.Store, ops: c.Ops, now: c.Now}
+	deliveries := &deliveryHandler{store: c.Store, ops: c.Ops, now: c.Now}
 	logs := &logHandler{store: c.Store}
-	stats := &statsHandler{store: c.Store, circuits: c.Circuits, now: c.Now}
-	sites := &siteHandler{store: c.Store, status: c.SiteStatus}
-	syncs := &syncHandler{store: c.Store}
+	stats := &statsHandler{store: c.Store, ops: c.Ops, now: c.Now}
+	sites := &siteHandler{store: c.Store, ops: c.Ops}
+	syncs := &syncHandler{store: c.Store, ops: c.Ops}
 	compat := &backendSyncHandler{ingester: c.Ingester, now: c.Now}
 
 	const v1 = "/api/v1"

@@ -11,13 +11,14 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/rule"
 )
 
 // ruleHandler serves the Event Bridge rules, /api/v1/rules, and the template preview.
 type ruleHandler struct {
 	store mih.Store
-	rules RuleCache
+	ops   *ops.Ops
 	now   func() time.Time
 }
 
@@ -62,21 +63,6 @@ func (h *ruleHandler) list(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// check compiles a rule (event pattern, filter, endpoint, and the template against a mock event,
-// so that faults come back with their position) and checks that its service exists.
-func (h *ruleHandler) check(r *http.Request, ru *mih.Rule) error {
-	if _, err := rule.Compile(ru); err != nil {
-		return err
-	}
-	if _, err := h.store.FindServiceByName(r.Context(), ru.Service); err != nil {
-		if mih.ErrorCode(err) == mih.CodeNotFound {
-			return mih.Errorf(mih.CodeInvalid, "service %q: no such service; create it first", ru.Service)
-		}
-		return err
-	}
-	return nil
-}
-
 // create adds a rule; the hub assigns its id.
 func (h *ruleHandler) create(w http.ResponseWriter, r *http.Request) error {
 	ru := mih.NewRule()
@@ -86,13 +72,9 @@ func (h *ruleHandler) create(w http.ResponseWriter, r *http.Request) error {
 	if ru.ID != 0 {
 		return mih.Errorf(mih.CodeInvalid, "id: assigned by the hub; leave it out")
 	}
-	if err := h.check(r, ru); err != nil {
+	if err := h.ops.CreateRule(r.Context(), ru); err != nil {
 		return err
 	}
-	if err := h.store.CreateRule(r.Context(), ru); err != nil {
-		return err
-	}
-	h.rules.Invalidate()
 	created, err := h.store.FindRuleByID(r.Context(), ru.ID)
 	if err != nil {
 		return err
@@ -134,13 +116,9 @@ func (h *ruleHandler) update(w http.ResponseWriter, r *http.Request) error {
 		return mih.Errorf(mih.CodeInvalid, "id %d: does not match the path's rule %d", ru.ID, id)
 	}
 	ru.ID, ru.CreatedAt = id, old.CreatedAt
-	if err := h.check(r, ru); err != nil {
+	if err := h.ops.UpdateRule(r.Context(), ru); err != nil {
 		return err
 	}
-	if err := h.store.UpdateRule(r.Context(), ru); err != nil {
-		return err
-	}
-	h.rules.Invalidate()
 	updated, err := h.store.FindRuleByID(r.Context(), id)
 	if err != nil {
 		return err
@@ -155,10 +133,9 @@ func (h *ruleHandler) delete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.store.DeleteRule(r.Context(), id); err != nil {
+	if err := h.ops.DeleteRule(r.Context(), id); err != nil {
 		return err
 	}
-	h.rules.Invalidate()
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/ops"
 )
 
 // DefaultMaxBodyBytes bounds request bodies when Config.MaxBodyBytes is zero: 10 MiB.
@@ -26,37 +27,19 @@ type Ingester interface {
 	Ingest(ctx context.Context, source, site string, events []*mih.Event) (mih.IngestResult, error)
 }
 
-// RuleCache is the compiled rule set that the server invalidates after it changed a rule or a
-// service; *rule.Set implements it.
-type RuleCache interface {
-	Invalidate()
-}
-
 // Gateway calls a service with retries and the circuit breaker; *gateway.Gateway implements it.
 // Do returns an error only when no call was made (see gateway.Gateway.Do).
 type Gateway interface {
 	Do(ctx context.Context, svc *mih.Service, req *mih.Request) (*gateway.Result, error)
 }
 
-// Circuits is the circuit breakers of the services, shared by every process of the hub; the
-// breaker implements it.
-type Circuits interface {
-	// State reports a service's circuit: mih.CircuitClosed, CircuitOpen or CircuitHalfOpen.
-	State(service string) string
-	// Reset closes a service's circuit and forgets its failures.
-	Reset(ctx context.Context, service string) error
-	// ResetAll closes every circuit and reports how many it reset.
-	ResetAll(ctx context.Context) (int, error)
-}
-
-// Config wires a Server. Store and Ingester are required; the rest is optional.
+// Config wires a Server. Store, Ops and Ingester are required; the rest is optional.
 type Config struct {
+	// Store is read from; every change goes through Ops, which invalidates caches and wakes the
+	// workers as the change requires.
 	Store    mih.Store
+	Ops      *ops.Ops
 	Ingester Ingester
-	// Rules is invalidated after every rule or service write (nil: nothing to invalidate).
-	Rules RuleCache
-	// Notify wakes the delivery workers after a replay (nil: they find the work when they poll).
-	Notify func()
 	// Gatherer is served at GET /metrics (nil: an empty registry).
 	Gatherer prometheus.Gatherer
 	// PublicMetrics serves /metrics without a token, for scrapers that cannot send one.
@@ -64,14 +47,7 @@ type Config struct {
 	// Gateway makes the synchronous calls of POST /api/v1/gateway/{service}; *gateway.Gateway
 	// implements it. nil: synchronous calls answer 503 unavailable (asynchronous ones still work).
 	Gateway Gateway
-	// Circuits reports and resets the services' circuit breakers; nil reads every circuit as
-	// closed and makes resets no-ops.
-	Circuits Circuits
-	// SiteStatus reports what the hub does with a site, shown as tail_status in the site's
-	// reads: the log store tailer's status when this process tails the site, else nil (the
-	// field is then left out). nil: never shown.
-	SiteStatus func(site string) any
-	Logger     *slog.Logger
+	Logger  *slog.Logger
 	// MaxBodyBytes bounds every request body (0: DefaultMaxBodyBytes). Over it: 413 too_large.
 	MaxBodyBytes int64
 	Now          func() time.Time
@@ -100,14 +76,8 @@ func NewServer(cfg Config) *Server {
 	if cfg.Gatherer == nil {
 		cfg.Gatherer = prometheus.NewRegistry()
 	}
-	if cfg.Notify == nil {
-		cfg.Notify = func() {}
-	}
-	if cfg.Rules == nil {
-		cfg.Rules = noRules{}
-	}
-	if cfg.Circuits == nil {
-		cfg.Circuits = closedCircuits{}
+	if cfg.Ops == nil {
+		cfg.Ops = ops.New(ops.Config{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now})
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger}
 	s.routes = s.routeTable()
@@ -160,15 +130,3 @@ func (s *Server) limitBody(h http.Handler) http.Handler {
 		h.ServeHTTP(w, r)
 	})
 }
-
-type noRules struct{}
-
-func (noRules) Invalidate() {}
-
-// closedCircuits stands in when the hub runs without a circuit breaker: every circuit is closed,
-// so there is never anything to reset.
-type closedCircuits struct{}
-
-func (closedCircuits) State(string) string                   { return mih.CircuitClosed }
-func (closedCircuits) Reset(context.Context, string) error   { return nil }
-func (closedCircuits) ResetAll(context.Context) (int, error) { return 0, nil }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/sqlite"
@@ -75,8 +76,14 @@ func (s *syncBuffer) String() string {
 
 const testToken = "mih_test-token-for-the-api"
 
-// newTestHub starts a hub; tweak adjusts the server's Config before it is built.
-func newTestHub(t *testing.T, tweak ...func(*Config)) *testHub {
+// notifyFunc is a waker of one function.
+type notifyFunc func()
+
+func (f notifyFunc) Notify() { f() }
+
+// newTestHub starts a hub; each tweak, a func(*Config) or a func(*ops.Config), adjusts the
+// server's or its operations layer's configuration before they are built.
+func newTestHub(t *testing.T, tweak ...any) *testHub {
 	t.Helper()
 	ctx := context.Background()
 	clock := &testClock{now: time.Date(2026, 3, 2, 10, 0, 0, 0, time.UTC)}
@@ -100,16 +107,25 @@ func newTestHub(t *testing.T, tweak ...func(*Config)) *testHub {
 	cfg := Config{
 		Store:    st,
 		Ingester: ing,
-		Rules:    rules,
-		Notify:   func() { h.notify.Add(1) },
 		Gatherer: h.metrics,
 		Logger:   logger,
 		Now:      clock.Now,
 		Version:  "test",
 	}
+	oc := ops.Config{Rules: rules, Logger: logger, Now: clock.Now}
 	for _, tw := range tweak {
-		tw(&cfg)
+		switch tw := tw.(type) {
+		case func(*Config):
+			tw(&cfg)
+		case func(*ops.Config):
+			tw(&oc)
+		default:
+			t.Fatalf("tweak %T", tw)
+		}
 	}
+	oc.Store = cfg.Store
+	oc.Ledger = ops.NewLedger(cfg.Store, notifyFunc(func() { h.notify.Add(1) }), clock.Now)
+	cfg.Ops = ops.New(oc)
 	h.srv = httptest.NewServer(NewServer(cfg).Handler())
 	t.Cleanup(h.srv.Close)
 	return h

@@ -8,20 +8,20 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/ops"
 )
 
 // serviceHandler serves the service registry, /api/v1/services. Secrets are write-only: every
 // answer masks them, and a write that omits them (or sends the mask back) keeps the stored ones.
 type serviceHandler struct {
-	store    mih.Store
-	rules    RuleCache
-	circuits Circuits
+	store mih.Store
+	ops   *ops.Ops
 }
 
 // show is what a service reads as: secrets masked, circuit state filled in.
 func (h *serviceHandler) show(s *mih.Service) *mih.Service {
 	m := s.Masked()
-	m.CircuitState = h.circuits.State(s.Name)
+	m.CircuitState = h.ops.CircuitState(s.Name)
 	return m
 }
 
@@ -57,14 +57,9 @@ func (h *serviceHandler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := refuseMasked(s); err != nil {
 		return err
 	}
-	s.CircuitState = ""
-	if err := s.Validate(); err != nil {
+	if err := h.ops.CreateService(r.Context(), s); err != nil {
 		return err
 	}
-	if err := h.store.CreateService(r.Context(), s); err != nil {
-		return err
-	}
-	h.rules.Invalidate()
 	created, err := h.store.FindServiceByName(r.Context(), s.Name)
 	if err != nil {
 		return err
@@ -123,15 +118,10 @@ func (h *serviceHandler) update(w http.ResponseWriter, r *http.Request) error {
 	if err := refuseMasked(s); err != nil {
 		return err
 	}
-	s.CircuitState = ""
 	s.CreatedAt = old.CreatedAt
-	if err := s.Validate(); err != nil {
+	if err := h.ops.UpdateService(r.Context(), s); err != nil {
 		return err
 	}
-	if err := h.store.UpdateService(r.Context(), s); err != nil {
-		return err
-	}
-	h.rules.Invalidate()
 	updated, err := h.store.FindServiceByName(r.Context(), name)
 	if err != nil {
 		return err
@@ -150,11 +140,10 @@ func (h *serviceHandler) delete(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.Query().Get("confirm") != "true" {
 		return h.confirmation(r, name)
 	}
-	del, err := h.store.DeleteService(r.Context(), name)
+	del, err := h.ops.DeleteService(r.Context(), name)
 	if err != nil {
 		return err
 	}
-	h.rules.Invalidate()
 	writeJSON(w, http.StatusOK, del)
 	return nil
 }

@@ -23,11 +23,14 @@ import (
 func signedHub(t *testing.T, tweak ...func(*Config)) (*testHub, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
-	tweaks := append([]func(*Config){func(c *Config) {
+	tweaks := []any{func(c *Config) {
 		c.Ingester = event.NewIngester(event.Config{
-			Store: c.Store, Rules: c.Rules.(*rule.Set), Now: c.Now, Metrics: event.NewMetrics(reg),
+			Store: c.Store, Rules: rule.NewSet(c.Store, nil, time.Hour), Now: c.Now, Metrics: event.NewMetrics(reg),
 		})
-	}}, tweak...)
+	}}
+	for _, tw := range tweak {
+		tweaks = append(tweaks, tw)
+	}
 	h := newTestHub(t, tweaks...)
 	h.do("POST", "/api/v1/sites", map[string]any{"name": "main", "url": "https://moodle.example.edu", "plugin_secret": sitePlugin}).want(http.StatusCreated)
 	h.do("POST", "/api/v1/sites", map[string]any{"name": "bare", "url": "https://bare.example.edu"}).want(http.StatusCreated)

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strings"
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/ops"
 )
 
 // siteHandler serves the Moodle sites, /api/v1/sites (docs/api.md, Sites). Secrets — the Web
@@ -20,15 +20,15 @@ import (
 // Nothing is invalidated after a write: the tailers, enrichment and course sync follow the sites
 // through the store's config version, which every site write bumps.
 type siteHandler struct {
-	store  mih.SiteStore
-	status func(site string) any
+	store mih.SiteStore
+	ops   *ops.Ops
 }
 
 // siteDoc is a site as the API reads and writes it (docs/api.md, Sites), with tail_status on read.
 // tail_status is accepted and ignored on write, so that a client can write back what it read.
 type siteDoc struct {
 	*mih.Site
-	TailStatus any `json:"tail_status,omitempty"`
+	TailStatus *mih.TailStatus `json:"tail_status,omitempty"`
 }
 
 // show is what a site reads as: secrets masked, the tailer's status when there is one.
@@ -36,24 +36,10 @@ func (h *siteHandler) show(s *mih.Site) siteDoc {
 	m := s.Masked()
 	m.DB = maskDBQuery(m.DB)
 	d := siteDoc{Site: m}
-	if h.status != nil {
-		if st := h.status(s.Name); !isNil(st) {
-			d.TailStatus = st
-		}
+	if st := h.ops.TailStatus(s.Name); st != nil {
+		d.TailStatus = st
 	}
 	return d
-}
-
-// isNil reports whether v is nil or a nil pointer, map or slice in an interface.
-func isNil(v any) bool {
-	if v == nil {
-		return true
-	}
-	switch rv := reflect.ValueOf(v); rv.Kind() {
-	case reflect.Pointer, reflect.Map, reflect.Slice, reflect.Interface, reflect.Func, reflect.Chan:
-		return rv.IsNil()
-	}
-	return false
 }
 
 // list answers the sites, newest first. Like the service registry, it pages in memory.
@@ -101,11 +87,7 @@ func (h *siteHandler) create(w http.ResponseWriter, r *http.Request) error {
 	if err := checkSiteSecrets(s); err != nil {
 		return err
 	}
-	s.Normalize()
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	if err := h.store.CreateSite(r.Context(), s); err != nil {
+	if err := h.ops.CreateSite(r.Context(), s); err != nil {
 		return err
 	}
 	created, err := h.store.FindSiteByName(r.Context(), s.Name)
@@ -151,11 +133,7 @@ func (h *siteHandler) update(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.CreatedAt = old.CreatedAt
-	s.Normalize()
-	if err := s.Validate(); err != nil {
-		return err
-	}
-	if err := h.store.UpdateSite(r.Context(), s); err != nil {
+	if err := h.ops.UpdateSite(r.Context(), s); err != nil {
 		return err
 	}
 	updated, err := h.store.FindSiteByName(r.Context(), name)
@@ -168,7 +146,7 @@ func (h *siteHandler) update(w http.ResponseWriter, r *http.Request) error {
 
 // delete removes a site. Its events stay, and so do their deliveries.
 func (h *siteHandler) delete(w http.ResponseWriter, r *http.Request) error {
-	if err := h.store.DeleteSite(r.Context(), r.PathValue("name")); err != nil {
+	if err := h.ops.DeleteSite(r.Context(), r.PathValue("name")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)

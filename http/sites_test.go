@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/ops"
 )
 
 // Secrets of the test site; none of them may ever appear in an answer.
@@ -227,14 +228,10 @@ type tailState struct {
 }
 
 func TestSites_TailStatus(t *testing.T) {
-	h := newTestHub(t, func(c *Config) {
-		c.SiteStatus = func(site string) any {
-			switch site {
-			case "main":
-				return tailState{Running: true, Cursor: 4711}
-			case "typed-nil":
-				var p *tailState
-				return p
+	h := newTestHub(t, func(c *ops.Config) {
+		c.Tails = func(site string) *mih.TailStatus {
+			if site == "main" {
+				return &mih.TailStatus{Running: true, Cursor: 4711}
 			}
 			return nil
 		}

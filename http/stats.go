@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/ops"
 )
 
 // statsWindow is the period of the dashboard's per-service figures and status distribution.
@@ -17,9 +18,9 @@ const trendSize = 200
 
 // statsHandler serves the dashboard figures, /api/v1/stats.
 type statsHandler struct {
-	store    mih.Store
-	circuits Circuits
-	now      func() time.Time
+	store mih.Store
+	ops   *ops.Ops
+	now   func() time.Time
 }
 
 type statsBody struct {
@@ -116,7 +117,7 @@ func (h *statsHandler) get(w http.ResponseWriter, r *http.Request) error {
 			Name:         s.Name,
 			Type:         s.Type,
 			Enabled:      s.Enabled,
-			CircuitState: h.circuits.State(s.Name),
+			CircuitState: h.ops.CircuitState(s.Name),
 			Requests:     st.Requests,
 			Errors:       st.Errors,
 			AvgLatencyMS: st.AvgLatencyMS,

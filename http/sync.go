@@ -14,6 +14,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/coursesync"
+	"github.com/mihhub/mih/ops"
 )
 
 // syncHandler serves course sync, /api/v1/sync (docs/api.md, Course sync): the jobs, and their
@@ -26,6 +27,7 @@ import (
 // process, queued runs wait.
 type syncHandler struct {
 	store mih.Store
+	ops   *ops.Ops
 }
 
 // Waiting for a queued run: how long by default, at most, and how often the store is read.
@@ -85,10 +87,7 @@ func (h *syncHandler) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := coursesync.CheckJob(r.Context(), h.store, j); err != nil {
-		return err
-	}
-	if err := h.store.CreateSyncJob(r.Context(), j); err != nil {
+	if err := h.ops.CreateSyncJob(r.Context(), j); err != nil {
 		return err
 	}
 	w.Header().Set("Location", "/api/v1/sync/"+url.PathEscape(j.Name))
@@ -113,11 +112,8 @@ func (h *syncHandler) update(w http.ResponseWriter, r *http.Request) error {
 	if j.Name != name {
 		return mih.Errorf(mih.CodeInvalid, "name %q: a sync job cannot be renamed (the path names %q)", j.Name, name)
 	}
-	if err := coursesync.CheckJob(r.Context(), h.store, j); err != nil {
-		return err
-	}
 	j.CreatedAt = old.CreatedAt
-	if err := h.store.UpdateSyncJob(r.Context(), j); err != nil {
+	if err := h.ops.UpdateSyncJob(r.Context(), j); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, j)
@@ -126,7 +122,7 @@ func (h *syncHandler) update(w http.ResponseWriter, r *http.Request) error {
 
 // delete removes a job and its run history; a job with a run queued or going on is refused.
 func (h *syncHandler) delete(w http.ResponseWriter, r *http.Request) error {
-	if err := coursesync.DeleteJob(r.Context(), h.store, r.PathValue("job")); err != nil {
+	if err := h.ops.DeleteSyncJob(r.Context(), r.PathValue("job")); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -163,7 +159,7 @@ func (h *syncHandler) queue(w http.ResponseWriter, r *http.Request, kind mih.Syn
 	if err := decodeJSON(r, &body, true); err != nil {
 		return err
 	}
-	run, err := coursesync.QueueRun(r.Context(), h.store, r.PathValue("job"), kind, mih.TriggerAPI, body.Expect)
+	run, err := h.ops.QueueSync(r.Context(), r.PathValue("job"), kind, mih.TriggerAPI, body.Expect)
 	if err != nil {
 		return err
 	}

@@ -119,31 +119,7 @@ type Config struct {
 }
 
 // Status is what the API and the UI show of a tailer.
-type Status struct {
-	Site string `json:"site"`
-	// DB is the database URL with its password replaced.
-	DB      string `json:"db"`
-	Running bool   `json:"running"`
-	// Cursor is the highest log id read; every id up to it was handed to the sink except Gaps.
-	Cursor int64 `json:"cursor"`
-	// MaxID is the log table's highest id at the last poll, and Lag how many ids the cursor is
-	// behind it.
-	MaxID int64 `json:"max_id"`
-	Lag   int64 `json:"lag"`
-	// Gaps counts the missing ids below the cursor still awaited.
-	Gaps     int       `json:"gaps"`
-	LastPoll time.Time `json:"last_poll,omitzero"`
-	// Failures counts the failed polls in a row (0 when the last poll worked); LastError is the
-	// most recent failure, password scrubbed.
-	Failures    int       `json:"failures"`
-	LastError   string    `json:"last_error,omitempty"`
-	LastErrorAt time.Time `json:"last_error_at,omitzero"`
-	// Events counts events handed to the sink since the tailer started, LateEvents those of
-	// them found in gaps, GivenUp the gaps that timed out or were dropped over MaxGaps.
-	Events     int64 `json:"events"`
-	LateEvents int64 `json:"late_events"`
-	GivenUp    int64 `json:"given_up"`
-}
+type Status = mih.TailStatus
 
 // Tailer tails one site's log table. Several run side by side, one per site, sharing nothing.
 type Tailer struct {

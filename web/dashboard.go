@@ -131,7 +131,7 @@ func (h *Handler) serviceRows(services []*mih.Service, stats []mih.ServiceStat, 
 		st := byName[s.Name]
 		rows = append(rows, serviceRow{
 			Name: s.Name, Type: s.Type, Enabled: s.Enabled,
-			Circuit:  h.cfg.Circuits.State(s.Name),
+			Circuit:  h.ops.CircuitState(s.Name),
 			Requests: st.Requests, Errors: st.Errors, AvgLatencyMS: st.AvgLatencyMS, LastUsed: st.LastUsed,
 			Waiting: waiting[s.Name], Dead: dead[s.Name],
 		})

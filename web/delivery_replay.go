@@ -2,9 +2,6 @@ package web
 
 import (
 	"net/http"
-
-	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/rule"
 )
 
 // deliveryReplay sends a dead delivery again with a fresh attempt budget and the same
@@ -16,26 +13,9 @@ func (h *Handler) deliveryReplay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := h.store.FindDeliveryByID(ctx, id)
-	if err != nil {
+	if _, err := h.ops.ReplayDelivery(ctx, id, r.PostFormValue("rerender") != ""); err != nil {
 		return err
 	}
-	if d.State != mih.DeliveryDead {
-		return mih.Errorf(mih.CodeConflict, "Delivery %d is %s; only dead deliveries can be replayed.", id, d.State)
-	}
-	if r.PostFormValue("rerender") != "" {
-		if err := rule.Rerender(ctx, h.store, d); err != nil {
-			return err
-		}
-	}
-	n, err := h.store.ReplayDeliveries(ctx, mih.DeliveryFilter{IDs: []int64{id}, State: mih.DeliveryDead}, h.now().UTC())
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return mih.Errorf(mih.CodeConflict, "Delivery %d is no longer dead: it was replayed or deleted meanwhile.", id)
-	}
-	h.cfg.Notify()
 	return h.redirect(w, r, "/deliveries/"+itoa(id), "ok", "Delivery %d replayed: it is pending again.", id)
 }
 
@@ -46,15 +26,8 @@ func (h *Handler) deliveryDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := h.store.FindDeliveryByID(ctx, id); err != nil {
+	if err := h.ops.DeleteDelivery(ctx, id); err != nil {
 		return err
-	}
-	n, err := h.store.DeleteDeliveries(ctx, mih.DeliveryFilter{IDs: []int64{id}})
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return mih.Errorf(mih.CodeConflict, "Delivery %d is being sent right now; try again when the attempt has ended.", id)
 	}
 	return h.redirect(w, r, back(r, "/queue"), "ok", "Delivery %d deleted.", id)
 }

@@ -7,7 +7,6 @@ import (
 	"net/http"
 
 	"github.com/mihhub/mih"
-	mihhttp "github.com/mihhub/mih/http"
 )
 
 // codeTooManyAttempts is the UI's own code for a client that failed to sign in too often.
@@ -20,12 +19,15 @@ var (
 	errBadForm      = mih.Errorf(mih.CodeInvalid, "The form could not be read (forms are limited to 1 MiB).")
 )
 
-// status maps an error code to the HTTP status: the API's one table, plus the UI's own code.
+// status maps an error code to the HTTP status: the domain's one table (mih.Code.HTTPStatus), plus the UI's own code.
 func status(code mih.Code) int {
 	if code == codeTooManyAttempts {
 		return http.StatusTooManyRequests
 	}
-	return mihhttp.ErrorStatus(code)
+	if s, ok := code.HTTPStatus(); ok {
+		return s
+	}
+	return http.StatusInternalServerError
 }
 
 type errorData struct {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/secret"
 )
 
@@ -206,7 +207,7 @@ func TestSession_Cookie(t *testing.T) {
 
 func TestSession_SecureOverTLS(t *testing.T) {
 	u := newTestUI(t)
-	h, err := New(Config{Store: u.store, SecretKey: u.key})
+	h, err := New(Config{Ops: ops.New(u.ops), SecretKey: u.key})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,7 +221,7 @@ func TestSession_SecureOverTLS(t *testing.T) {
 		t.Error("cookie over TLS is not Secure")
 	}
 	// Behind a TLS proxy, the setting makes it Secure too.
-	h2, _ := New(Config{Store: u.store, SecretKey: u.key, SecureCookies: true})
+	h2, _ := New(Config{Ops: ops.New(u.ops), SecretKey: u.key, SecureCookies: true})
 	srv2 := httptest.NewServer(h2)
 	defer srv2.Close()
 	req, _ = http.NewRequest("POST", srv2.URL+"/login", strings.NewReader(url.Values{"secret": {testAdminToken}}.Encode()))
@@ -246,7 +247,7 @@ func sessionCookieOf(t *testing.T, r response) *http.Cookie {
 func TestSession_SharedAcrossProcesses(t *testing.T) {
 	u := newTestUI(t)
 	u.login()
-	other, err := New(Config{Store: u.store, SecretKey: u.key, Logger: slog.New(slog.DiscardHandler)})
+	other, err := New(Config{Ops: ops.New(u.ops), SecretKey: u.key, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}

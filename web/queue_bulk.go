@@ -80,16 +80,13 @@ func (h *Handler) queueBulk(w http.ResponseWriter, r *http.Request) error {
 			return mih.Errorf(mih.CodeInvalid, "Only dead deliveries can be replayed; this filter selects %s ones.", f.State)
 		}
 		f.State = mih.DeliveryDead
-		n, err := h.store.ReplayDeliveries(ctx, f.store(), h.now().UTC())
+		n, err := h.ops.Replay(ctx, f.store())
 		if err != nil {
 			return err
 		}
-		if n > 0 {
-			h.cfg.Notify()
-		}
 		return h.redirect(w, r, "/queue"+f.query(""), "ok", "%s replayed: they are pending again, with their idempotency keys.", capitalize(plural(n, "dead delivery")))
 	}
-	n, err := h.store.DeleteDeliveries(ctx, f.store())
+	n, err := h.ops.DeleteDeliveries(ctx, f.store())
 	if err != nil {
 		return err
 	}

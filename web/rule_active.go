@@ -11,17 +11,9 @@ func (h *Handler) ruleActivate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ru, err := h.store.FindRuleByID(ctx, id)
-	if err != nil {
-		return err
-	}
 	on := r.PostFormValue("active") == "true"
-	if ru.Active != on {
-		ru.Active = on
-		if err := h.store.UpdateRule(ctx, ru); err != nil {
-			return err
-		}
-		h.cfg.Rules.Invalidate()
+	if _, err := h.ops.SetRuleActive(ctx, id, on); err != nil {
+		return err
 	}
 	word := "deactivated"
 	if on {

@@ -29,9 +29,8 @@ func (h *Handler) ruleDelete(w http.ResponseWriter, r *http.Request) error {
 	if r.PostFormValue("confirm") != "yes" {
 		return mih.Errorf(mih.CodeConfirm, "Deleting rule %d needs confirmation: use the Delete button of its confirmation page.", id)
 	}
-	if err := h.store.DeleteRule(r.Context(), id); err != nil {
+	if err := h.ops.DeleteRule(r.Context(), id); err != nil {
 		return err
 	}
-	h.cfg.Rules.Invalidate()
 	return h.redirect(w, r, "/rules", "ok", "Rule %d deleted. Its deliveries stay in the queue.", id)
 }

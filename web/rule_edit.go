@@ -38,10 +38,9 @@ func (h *Handler) ruleCreate(w http.ResponseWriter, r *http.Request) error {
 	if f.Errors != nil || f.Error != "" {
 		return h.renderRuleForm(w, r, http.StatusBadRequest, f)
 	}
-	if err := h.store.CreateRule(r.Context(), ru); err != nil {
+	if err := h.ops.CreateRule(r.Context(), ru); err != nil {
 		return err
 	}
-	h.cfg.Rules.Invalidate()
 	return h.redirect(w, r, "/rules", "ok", "Rule %d added: %s events now go to %s.", ru.ID, ru.Event, ru.Service)
 }
 
@@ -80,10 +79,9 @@ func (h *Handler) ruleUpdate(w http.ResponseWriter, r *http.Request) error {
 		return h.renderRuleForm(w, r, http.StatusBadRequest, f)
 	}
 	ru.CreatedAt = old.CreatedAt
-	if err := h.store.UpdateRule(ctx, ru); err != nil {
+	if err := h.ops.UpdateRule(ctx, ru); err != nil {
 		return err
 	}
-	h.cfg.Rules.Invalidate()
 	return h.redirect(w, r, "/rules", "ok", "Rule %d saved.", ru.ID)
 }
 

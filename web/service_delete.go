@@ -50,11 +50,10 @@ func (h *Handler) serviceDelete(w http.ResponseWriter, r *http.Request) error {
 	if r.PostFormValue("confirm") != "yes" {
 		return mih.Errorf(mih.CodeConfirm, "Deleting service %s needs confirmation: use the Delete button of its confirmation page.", name)
 	}
-	del, err := h.store.DeleteService(r.Context(), name)
+	del, err := h.ops.DeleteService(r.Context(), name)
 	if err != nil {
 		return err
 	}
-	h.cfg.Rules.Invalidate()
 	return h.redirect(w, r, "/services", "ok",
 		"Service %s deleted with %s and %s; %s moved to the dead-letter queue.",
 		name, plural(del.Rules, "rule"), plural(del.Logs, "log entry"), plural(del.Deliveries, "waiting delivery"))

@@ -18,14 +18,13 @@ func (h *Handler) serviceCreate(w http.ResponseWriter, r *http.Request) error {
 	if s == nil {
 		return h.renderServiceForm(w, r, http.StatusBadRequest, f)
 	}
-	if err := h.store.CreateService(r.Context(), s); err != nil {
+	if err := h.ops.CreateService(r.Context(), s); err != nil {
 		if mih.ErrorCode(err) == mih.CodeConflict {
 			f.fail("name", "a service named %q exists already", s.Name)
 			return h.renderServiceForm(w, r, http.StatusConflict, f)
 		}
 		return err
 	}
-	h.cfg.Rules.Invalidate()
 	return h.redirect(w, r, "/services/"+url.PathEscape(s.Name)+"/edit", "ok",
 		"Service %s added. Test the connection below, then add a rule that sends to it.", s.Name)
 }
@@ -51,12 +50,8 @@ func (h *Handler) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 	if s == nil {
 		return h.renderServiceForm(w, r, http.StatusBadRequest, f)
 	}
-	if err := h.store.UpdateService(ctx, s); err != nil {
+	if err := h.ops.UpdateService(ctx, s); err != nil {
 		return err
-	}
-	h.cfg.Rules.Invalidate()
-	if s.Enabled && !old.Enabled {
-		h.cfg.Notify()
 	}
 	return h.redirect(w, r, "/services", "ok", "Service %s saved.", s.Name)
 }
@@ -65,7 +60,7 @@ func (h *Handler) renderServiceForm(w http.ResponseWriter, r *http.Request, stat
 	title := "Add a service"
 	if !f.New {
 		title = "Service " + f.Name
-		f.Circuit = h.cfg.Circuits.State(f.Name)
+		f.Circuit = h.ops.CircuitState(f.Name)
 	}
 	return h.render(w, r, status, "service_form", title, "services", serviceFormView{
 		serviceForm: f, Types: serviceTypes, AuthTypes: authTypes,

@@ -44,7 +44,7 @@ func (h *Handler) siteDelete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := h.store.DeleteSite(ctx, name); err != nil {
+	if err := h.ops.DeleteSite(ctx, name); err != nil {
 		return err
 	}
 	if j := jobs[name]; len(j) > 0 {

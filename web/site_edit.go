@@ -18,7 +18,7 @@ func (h *Handler) siteCreate(w http.ResponseWriter, r *http.Request) error {
 	if s == nil {
 		return h.renderSiteForm(w, r, http.StatusBadRequest, f)
 	}
-	if err := h.store.CreateSite(r.Context(), s); err != nil {
+	if err := h.ops.CreateSite(r.Context(), s); err != nil {
 		if mih.ErrorCode(err) == mih.CodeConflict {
 			f.fail("name", "a site named %q exists already", s.Name)
 			return h.renderSiteForm(w, r, http.StatusConflict, f)
@@ -53,7 +53,7 @@ func (h *Handler) siteUpdate(w http.ResponseWriter, r *http.Request) error {
 	if s == nil {
 		return h.renderSiteForm(w, r, http.StatusBadRequest, f)
 	}
-	if err := h.store.UpdateSite(ctx, s); err != nil {
+	if err := h.ops.UpdateSite(ctx, s); err != nil {
 		return err
 	}
 	if generated != "" {

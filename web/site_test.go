@@ -17,6 +17,7 @@ import (
 	"github.com/mihhub/mih/event"
 	"github.com/mihhub/mih/moodle"
 	"github.com/mihhub/mih/moodle/moodletest"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/tailer"
 )
@@ -495,9 +496,11 @@ func TestSite_SessionAndCSRF(t *testing.T) {
 
 // withTailers serves the UI again over the same store and key, with tailers: the session signed
 // in before stays valid.
-func (u *testUI) withTailers(t *testing.T, tailers Tailers) {
+func (u *testUI) withTailers(t *testing.T, tailers ops.TailStatus) {
 	t.Helper()
-	h, err := New(Config{Store: u.store, Tailers: tailers, Now: u.clock.Now, SecretKey: u.key, Version: "test"})
+	oc := u.ops
+	oc.Tails = tailers
+	h, err := New(Config{Ops: ops.New(oc), Now: u.clock.Now, SecretKey: u.key, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -548,7 +551,7 @@ func TestSite_TailStatus(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- sup.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
-	u.withTailers(t, sup)
+	u.withTailers(t, sup.Status)
 
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -47,13 +47,13 @@ type tailView struct {
 	}
 }
 
-// tailOf reads the tailer of a site from Config.Tailers.
+// tailOf reads the tailer of a site, when this process runs tailers.
 func (h *Handler) tailOf(s *mih.Site) tailView {
-	tv := tailView{On: s.Tail && s.DB != "", Known: h.cfg.Tailers != nil}
+	tv := tailView{On: s.Tail && s.DB != "", Known: h.ops.TailsKnown()}
 	if !tv.On || !tv.Known {
 		return tv
 	}
-	st := h.cfg.Tailers.Status(s.Name)
+	st := h.ops.TailStatus(s.Name)
 	if st == nil {
 		return tv
 	}

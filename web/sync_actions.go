@@ -5,7 +5,6 @@ import (
 	"strconv"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/coursesync"
 )
 
 // The actions on a job: enable or disable it, preview it (a plan run) and confirm a preview (an
@@ -18,27 +17,21 @@ import (
 // confirmation; it can still be previewed.
 func (h *Handler) syncEnable(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
-	j, err := h.store.FindSyncJobByName(ctx, r.PathValue("job"))
-	if err != nil {
-		return err
-	}
+	name := r.PathValue("job")
 	on := r.PostFormValue("enabled") == "true"
-	if j.Enabled != on {
-		j.Enabled = on
-		if err := h.store.UpdateSyncJob(ctx, j); err != nil {
-			return err
-		}
+	if _, err := h.ops.SetSyncJobEnabled(ctx, name, on); err != nil {
+		return err
 	}
 	word := "disabled: it runs neither on its schedule nor when confirmed, and can still be previewed"
 	if on {
 		word = "enabled"
 	}
-	return h.redirect(w, r, back(r, "/sync"), "ok", "Sync job %s %s.", j.Name, word)
+	return h.redirect(w, r, back(r, "/sync"), "ok", "Sync job %s %s.", name, word)
 }
 
 // syncPlan queues a preview: a run that computes the plan and changes nothing.
 func (h *Handler) syncPlan(w http.ResponseWriter, r *http.Request) error {
-	run, err := coursesync.QueueRun(r.Context(), h.store, r.PathValue("job"), mih.SyncPlanOnly, mih.TriggerWeb, "")
+	run, err := h.ops.QueueSync(r.Context(), r.PathValue("job"), mih.SyncPlanOnly, mih.TriggerWeb, "")
 	if err != nil {
 		return err
 	}
@@ -56,7 +49,7 @@ func (h *Handler) syncApply(w http.ResponseWriter, r *http.Request) error {
 	if expect == "" {
 		return mih.Errorf(mih.CodeInvalid, "Applying sync job %s needs a previewed plan: preview it, then confirm the plan.", job)
 	}
-	run, err := coursesync.QueueRun(r.Context(), h.store, job, mih.SyncApply, mih.TriggerWeb, expect)
+	run, err := h.ops.QueueSync(r.Context(), job, mih.SyncApply, mih.TriggerWeb, expect)
 	if err != nil {
 		return err
 	}

@@ -43,7 +43,7 @@ func (h *Handler) syncDelete(w http.ResponseWriter, r *http.Request) error {
 	if r.PostFormValue("confirm") != "yes" {
 		return mih.Errorf(mih.CodeConfirm, "Deleting sync job %s needs confirmation: use the Delete button of its confirmation page.", name)
 	}
-	if err := coursesync.DeleteJob(r.Context(), h.store, name); err != nil {
+	if err := h.ops.DeleteSyncJob(r.Context(), name); err != nil {
 		return err
 	}
 	return h.redirect(w, r, "/sync", "ok", "Sync job %s deleted with its run history. Moodle's courses and enrolments are as they were.", name)

@@ -5,7 +5,6 @@ import (
 	"net/url"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/coursesync"
 )
 
 // syncNew shows the form of a new sync job with the defaults written out.
@@ -32,7 +31,7 @@ func (h *Handler) syncCreate(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return h.renderSyncForm(w, r, http.StatusBadRequest, f)
 	}
-	if err := h.store.CreateSyncJob(r.Context(), j); err != nil {
+	if err := h.ops.CreateSyncJob(r.Context(), j); err != nil {
 		if mih.ErrorCode(err) == mih.CodeConflict {
 			f.fail("name", "a sync job named %q exists already", j.Name)
 			return h.renderSyncForm(w, r, http.StatusConflict, f)
@@ -74,7 +73,7 @@ func (h *Handler) syncUpdate(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return h.renderSyncForm(w, r, http.StatusBadRequest, f)
 	}
-	if err := h.store.UpdateSyncJob(r.Context(), j); err != nil {
+	if err := h.ops.UpdateSyncJob(r.Context(), j); err != nil {
 		return err
 	}
 	return h.redirect(w, r, syncJobPath(j.Name), "ok", "Sync job %s saved.", j.Name)
@@ -83,7 +82,7 @@ func (h *Handler) syncUpdate(w http.ResponseWriter, r *http.Request) error {
 // checkSyncJob runs the API's check and puts its fault next to its field. It reports whether the
 // job passed; an error is the store's.
 func (h *Handler) checkSyncJob(r *http.Request, j *mih.SyncJob, f *syncForm) (bool, error) {
-	err := coursesync.CheckJob(r.Context(), h.store, j)
+	err := h.ops.CheckSyncJob(r.Context(), j)
 	if err == nil {
 		return true, nil
 	}

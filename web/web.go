@@ -6,16 +6,15 @@
 // the form fields that do not apply to the chosen service or auth type. Charts are SVG drawn here.
 //
 // One route table (routes.go) lists every page; each page has a file of its own with one handler
-// method on the small Handler. The operations are the API's, on the same store calls: deleting a
+// method on the small Handler. Every change goes through package ops, as the API's do: deleting a
 // service needs a confirmation that says what goes with it, only dead deliveries are replayed, a
-// replay keeps the idempotency key.
+// replay keeps the idempotency key. The UI reads the store directly.
 //
 // Sign-in and sessions are described in session.go and login.go: a stateless, HMAC-signed cookie,
 // so that several `mih serve` processes sharing one database accept each other's sessions.
 package web
 
 import (
-	"context"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"errors"
@@ -27,55 +26,14 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/gateway"
-	"github.com/mihhub/mih/tailer"
+	"github.com/mihhub/mih/ops"
 )
 
-// RuleCache is the compiled rule set, invalidated after a rule or service changes;
-// *rule.Set implements it.
-type RuleCache interface {
-	Invalidate()
-}
-
-// Circuits is the services' circuit breakers; *breaker.Breaker implements it.
-type Circuits interface {
-	// State reports a service's circuit: mih.CircuitClosed, CircuitOpen or CircuitHalfOpen.
-	State(service string) string
-	// Reset closes a service's circuit and resumes its paused deliveries.
-	Reset(ctx context.Context, service string) error
-	// ResetAll closes every circuit and reports how many it closed.
-	ResetAll(ctx context.Context) (int, error)
-}
-
-// Gateway calls a service through the breaker; *gateway.Gateway implements it. The UI uses it
-// for the "Test connection" button.
-type Gateway interface {
-	Do(ctx context.Context, svc *mih.Service, req *mih.Request) (*gateway.Result, error)
-}
-
-// Tailers reports the log store tailers this process runs; *tailer.Supervisor implements it.
-// The sites pages show a site's tailer when this process runs it.
-type Tailers interface {
-	// Status returns the status of the site's tailer, or nil when this process does not run it.
-	Status(site string) *tailer.Status
-}
-
-// Config wires a Handler. Store and SecretKey are required.
+// Config wires a Handler. Ops and SecretKey are required.
 type Config struct {
-	Store mih.Store
-	// Rules is invalidated after every rule or service write (nil: nothing to invalidate).
-	Rules RuleCache
-	// Circuits reports and resets circuits (nil: every circuit reads closed, resets do nothing).
-	Circuits Circuits
-	// Gateway makes the "Test connection" call of REST and SOAP services (nil: the button
-	// answers that testing is unavailable).
-	Gateway Gateway
-	// Tailers reports the log store tailers of this process (nil: the sites pages say that the
-	// tail status is not known here).
-	Tailers Tailers
-	// Notify wakes the delivery workers after a replay or a circuit reset (nil: they find the
-	// work when they poll).
-	Notify func()
+	// Ops makes every change the UI asks for, with its side effects (cache invalidation,
+	// wake-ups, circuit resets), and the connection tests; the UI reads from its store.
+	Ops    *ops.Ops
 	Logger *slog.Logger
 	Now    func() time.Time
 	// SecretKey is the hub's secret key (secret.LoadOrCreateKey). The key that signs session
@@ -104,6 +62,7 @@ const maxFormBytes = 1 << 20
 // Handler is the web UI. Build it with New; it is an http.Handler.
 type Handler struct {
 	cfg      Config
+	ops      *ops.Ops
 	store    mih.Store
 	log      *slog.Logger
 	now      func() time.Time
@@ -120,8 +79,8 @@ type Handler struct {
 // New parses every template and returns the UI. A template that does not parse fails here, at
 // start-up, not on the first visit of its page.
 func New(cfg Config) (*Handler, error) {
-	if cfg.Store == nil {
-		return nil, errors.New("web: Store is required")
+	if cfg.Ops == nil {
+		return nil, errors.New("web: Ops is required")
 	}
 	if len(cfg.SecretKey) < 16 {
 		return nil, errors.New("web: SecretKey is required (at least 16 bytes)")
@@ -131,15 +90,6 @@ func New(cfg Config) (*Handler, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.Rules == nil {
-		cfg.Rules = noRules{}
-	}
-	if cfg.Circuits == nil {
-		cfg.Circuits = closedCircuits{}
-	}
-	if cfg.Notify == nil {
-		cfg.Notify = func() {}
 	}
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultSessionTTL
@@ -153,10 +103,11 @@ func New(cfg Config) (*Handler, error) {
 	}
 	h := &Handler{
 		cfg:      cfg,
-		store:    cfg.Store,
+		ops:      cfg.Ops,
+		store:    cfg.Ops.Store(),
 		log:      cfg.Logger,
 		now:      cfg.Now,
-		sessions: &sessions{key: key, store: cfg.Store, ttl: cfg.SessionTTL, now: cfg.Now, secure: cfg.SecureCookies},
+		sessions: &sessions{key: key, store: cfg.Ops.Store(), ttl: cfg.SessionTTL, now: cfg.Now, secure: cfg.SecureCookies},
 		limiter:  newLoginLimiter(cfg.Now),
 		checks:   make(chan struct{}, 2),
 	}
@@ -172,14 +123,3 @@ func New(cfg Config) (*Handler, error) {
 
 // ServeHTTP serves the UI.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.handler.ServeHTTP(w, r) }
-
-type noRules struct{}
-
-func (noRules) Invalidate() {}
-
-// closedCircuits stands in when the hub runs without a breaker: every circuit is closed.
-type closedCircuits struct{}
-
-func (closedCircuits) State(string) string                   { return mih.CircuitClosed }
-func (closedCircuits) Reset(context.Context, string) error   { return nil }
-func (closedCircuits) ResetAll(context.Context) (int, error) { return 0, nil }

@@ -21,9 +21,11 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/sqlite"
+	"github.com/mihhub/mih/transport/amqp"
 	"github.com/mihhub/mih/transport/rest"
 )
 
@@ -37,6 +39,8 @@ type testUI struct {
 	srv      *httptest.Server
 	store    mih.Store
 	circuits *breaker.Breaker
+	ledger   *ops.Ledger
+	ops      ops.Config // what the UI's Ops was built from
 	client   *http.Client
 	// bodies keeps every response body, so that a test can assert that no secret ever
 	// appeared in any of them.
@@ -82,17 +86,29 @@ func newTestUI(t testing.TB) *testUI {
 	}
 	u := &testUI{t: t, store: st, key: key, clock: &clock{}}
 	logger := slog.New(slog.DiscardHandler)
-	u.circuits = breaker.New(st, breaker.Options{Owner: "test", Logger: logger})
+	wake := notifyFunc(func() { u.notify.Add(1) })
+	u.ledger = ops.NewLedger(st, wake, nil)
+	u.circuits = breaker.New(st, breaker.Options{Owner: "test", Logger: logger, Ledger: u.ledger})
 	restTransport := rest.New(rest.Options{Version: "test"})
 	t.Cleanup(func() { restTransport.Close() })
-	gw := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: restTransport},
-		gateway.Options{Guard: u.circuits, Logger: logger})
+	amqpTransport := amqp.New(amqp.Options{Logger: logger})
+	t.Cleanup(func() { amqpTransport.Close() })
+	transports := map[mih.ServiceType]mih.Transport{mih.ServiceREST: restTransport, mih.ServiceAMQP: amqpTransport}
+	gw := gateway.New(transports, gateway.Options{Guard: u.circuits, Logger: logger})
+	u.ops = ops.Config{
+		Store:      st,
+		Ledger:     u.ledger,
+		Rules:      rule.NewSet(st, logger, time.Second),
+		Circuits:   u.circuits,
+		Gateway:    gw,
+		Transports: transports,
+		// Enabling a service wakes the maintainer, which resumes its deliveries.
+		Maintainer: wake,
+		Logger:     logger,
+		Now:        u.clock.Now,
+	}
 	h, err := New(Config{
-		Store:     st,
-		Rules:     rule.NewSet(st, logger, time.Second),
-		Circuits:  u.circuits,
-		Gateway:   gw,
-		Notify:    func() { u.notify.Add(1) },
+		Ops:       ops.New(u.ops),
 		Logger:    logger,
 		Now:       u.clock.Now,
 		SecretKey: key,
@@ -281,3 +297,8 @@ func regexpFind(t *testing.T, pattern, s string) string {
 }
 
 func htmlUnescape(s string) string { return html.UnescapeString(s) }
+
+// notifyFunc is a waker of one function.
+type notifyFunc func()
+
+func (f notifyFunc) Notify() { f() }

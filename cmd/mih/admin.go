@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/web"
 )
 
@@ -126,19 +127,13 @@ func promptSecret(ctx context.Context, tty *os.File, prompt io.Writer, text stri
 // withWebUI puts the admin web UI beside the API: /api/ and /metrics go to the API server,
 // everything else to the UI. The UI's session key is derived from the hub's secret key, which
 // every process sharing the store has, so any of them accepts a session another signed.
-func withWebUI(cfg *Config, api http.Handler, st mih.Store, rules web.RuleCache, circuits web.Circuits,
-	gw web.Gateway, tailers web.Tailers, notify func(), logger *slog.Logger) (http.Handler, error) {
+func withWebUI(cfg *Config, api http.Handler, o *ops.Ops, logger *slog.Logger) (http.Handler, error) {
 	key, _, err := secretKey(cfg)
 	if err != nil {
 		return nil, err
 	}
 	ui, err := web.New(web.Config{
-		Store:     st,
-		Rules:     rules,
-		Circuits:  circuits,
-		Gateway:   gw,
-		Tailers:   tailers,
-		Notify:    notify,
+		Ops:       o,
 		Logger:    logger,
 		SecretKey: key,
 		Version:   Version,

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/coursesync"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/rule"
 )
 
@@ -125,6 +126,8 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 		return err
 	}
 	defer st.Close()
+	// Every write goes through the operations layer, as the API's do.
+	o := ops.New(ops.Config{Store: st})
 
 	verb := map[bool]string{false: "", true: " (dry run)"}[*dry]
 	for _, s := range sites {
@@ -132,7 +135,7 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 		switch {
 		case mih.ErrorCode(err) == mih.CodeNotFound:
 			if !*dry {
-				if err := st.CreateSite(ctx, s); err != nil {
+				if err := o.CreateSite(ctx, s); err != nil {
 					return fmt.Errorf("create site %s: %w", s.Name, err)
 				}
 			}
@@ -146,7 +149,7 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 				continue
 			}
 			if !*dry {
-				if err := st.UpdateSite(ctx, s); err != nil {
+				if err := o.UpdateSite(ctx, s); err != nil {
 					return fmt.Errorf("update site %s: %w", s.Name, err)
 				}
 			}
@@ -158,7 +161,7 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 		switch {
 		case mih.ErrorCode(err) == mih.CodeNotFound:
 			if !*dry {
-				if err := st.CreateService(ctx, s); err != nil {
+				if err := o.CreateService(ctx, s); err != nil {
 					return fmt.Errorf("create service %s: %w", s.Name, err)
 				}
 			}
@@ -172,7 +175,7 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 				continue
 			}
 			if !*dry {
-				if err := st.UpdateService(ctx, s); err != nil {
+				if err := o.UpdateService(ctx, s); err != nil {
 					return fmt.Errorf("update service %s: %w", s.Name, err)
 				}
 			}
@@ -196,7 +199,7 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 		old, ok := byName[r.Name]
 		if !ok {
 			if !*dry {
-				if err := st.CreateRule(ctx, r); err != nil {
+				if err := o.CreateRule(ctx, r); err != nil {
 					return fmt.Errorf("create rule %s: %w", r.Name, err)
 				}
 			}
@@ -209,13 +212,13 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 			continue
 		}
 		if !*dry {
-			if err := st.UpdateRule(ctx, r); err != nil {
+			if err := o.UpdateRule(ctx, r); err != nil {
 				return fmt.Errorf("update rule %s: %w", r.Name, err)
 			}
 		}
 		fmt.Fprintf(stdout, "rule %s updated%s\n", r.Name, verb)
 	}
-	return applySyncJobs(ctx, st, jobs, sites, services, *dry, verb, stdout)
+	return applySyncJobs(ctx, st, o, jobs, sites, services, *dry, verb, stdout)
 }
 
 // decodeJSONShape decodes a YAML mapping through JSON, so that apply files and the API share one
@@ -358,7 +361,7 @@ func (r applyRegistry) FindServiceByName(ctx context.Context, name string) (*mih
 
 // applySyncJobs creates or replaces the file's sync jobs, after the sites and services they
 // name. Runs are not started: a job runs on its schedule, or when asked.
-func applySyncJobs(ctx context.Context, st mih.Store, jobs []*mih.SyncJob, sites []*mih.Site, services []*mih.Service,
+func applySyncJobs(ctx context.Context, st mih.Store, o *ops.Ops, jobs []*mih.SyncJob, sites []*mih.Site, services []*mih.Service,
 	dry bool, verb string, stdout io.Writer) error {
 	reg := applyRegistry{st: st, sites: sites, services: services, dry: dry}
 	for _, j := range jobs {
@@ -369,7 +372,7 @@ func applySyncJobs(ctx context.Context, st mih.Store, jobs []*mih.SyncJob, sites
 		switch {
 		case mih.ErrorCode(err) == mih.CodeNotFound:
 			if !dry {
-				if err := st.CreateSyncJob(ctx, j); err != nil {
+				if err := o.CreateSyncJob(ctx, j); err != nil {
 					return fmt.Errorf("create sync job %s: %w", j.Name, err)
 				}
 			}
@@ -382,7 +385,7 @@ func applySyncJobs(ctx context.Context, st mih.Store, jobs []*mih.SyncJob, sites
 				continue
 			}
 			if !dry {
-				if err := st.UpdateSyncJob(ctx, j); err != nil {
+				if err := o.UpdateSyncJob(ctx, j); err != nil {
 					return fmt.Errorf("update sync job %s: %w", j.Name, err)
 				}
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/moodle"
 	"github.com/mihhub/mih/moodle/moodletest"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/web"
 )
 
@@ -533,7 +534,7 @@ func TestAdmin_SetPassword(t *testing.T) {
 	if v, err := st.GetMeta(ctx, web.MetaAdminPassword); err != nil || strings.Contains(v, pw) || !strings.HasPrefix(v, "pbkdf2-sha256$") {
 		t.Fatalf("stored password: %q %v", v, err)
 	}
-	handler, err := withWebUI(cfg, http.NotFoundHandler(), st, nil, nil, nil, nil, func() {}, discardLogger())
+	handler, err := withWebUI(cfg, http.NotFoundHandler(), ops.New(ops.Config{Store: st}), discardLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

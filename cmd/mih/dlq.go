@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/ops"
 )
 
 func runDLQ(ctx context.Context, args, environ []string, stdout io.Writer) error {
@@ -62,7 +63,7 @@ func runDLQ(ctx context.Context, args, environ []string, stdout io.Writer) error
 		}
 		return tw.Flush()
 	case "replay":
-		n, err := st.ReplayDeliveries(ctx, f, time.Now())
+		n, err := ops.NewLedger(st, nil, nil).Replay(ctx, f)
 		if err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
@@ -71,7 +72,7 @@ func runDLQ(ctx context.Context, args, environ []string, stdout io.Writer) error
 			return mih.Errorf(mih.CodeNotFound, "no dead delivery with the given ids")
 		}
 	case "delete":
-		n, err := st.DeleteDeliveries(ctx, f)
+		n, err := ops.NewLedger(st, nil, nil).Delete(ctx, f)
 		if err != nil {
 			return fmt.Errorf("delete: %w", err)
 		}

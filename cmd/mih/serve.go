@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -26,6 +27,7 @@ import (
 	"github.com/mihhub/mih/gateway"
 	mihhttp "github.com/mihhub/mih/http"
 	"github.com/mihhub/mih/moodle"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/postgres"
@@ -75,54 +77,121 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 // serve runs the hub on an open store and listener until ctx is done, then shuts down in the
 // order that loses nothing: stop taking requests (in-flight ingests finish and commit), then stop
 // the workers (in-flight deliveries finish or are released), then close the store.
+//
+// The hub is built from named parts, each from the parts before it, so that nothing is used
+// before it exists: the gateway (transports, the wake-up of the workers, the delivery ledger, the
+// circuit breaker), the workers (delivery, maintenance, ingest, tailers, course sync), the
+// operations layer, and the HTTP front ends.
 func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logger *slog.Logger) error {
+	h := newHub(cfg, st, logger)
+	defer h.close()
+	if err := h.buildGateway(ctx); err != nil {
+		return err
+	}
+	if err := h.buildWorkers(); err != nil {
+		return err
+	}
+	h.buildOps()
+	if err := h.buildHTTP(); err != nil {
+		return err
+	}
+	return h.run(ctx, ln)
+}
+
+// hub is what serve builds, part by part.
+type hub struct {
+	cfg     *Config
+	st      mih.Store
+	logger  *slog.Logger
+	reg     *prometheus.Registry
+	owner   string
+	closers []io.Closer
+
+	// gateway
+	transports map[mih.ServiceType]mih.Transport
+	wakeup     *delivery.Wakeup
+	ledger     *ops.Ledger
+	circuits   *breaker.Breaker
+	gateway    *gateway.Gateway
+
+	// workers
+	rules      *rule.Set
+	sites      *enrich.SiteLookups
+	worker     *delivery.Worker
+	maintainer *delivery.Maintainer
+	ingester   *event.Ingester
+	tailers    *tailer.Supervisor
+	sync       *coursesync.Scheduler
+
+	ops     *ops.Ops
+	handler http.Handler
+}
+
+func newHub(cfg *Config, st mih.Store, logger *slog.Logger) *hub {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
 	host, _ := os.Hostname()
-	owner := fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano())
+	return &hub{cfg: cfg, st: st, logger: logger, reg: reg,
+		owner: fmt.Sprintf("%s:%d:%d", host, os.Getpid(), time.Now().UnixNano())}
+}
 
-	rules := rule.NewSet(st, logger, time.Second)
-	restTransport := rest.New(rest.Options{Version: Version})
-	defer restTransport.Close()
-	soapTransport := soap.New(soap.Options{Version: Version, Logger: logger})
-	defer soapTransport.Close()
-	amqpTransport := amqp.New(amqp.Options{Logger: logger})
-	defer amqpTransport.Close()
-	// The wake-up exists before the breaker: its first Sync may resume a probe of a circuit
-	// that opened before this start, and that signal must wait for the worker, not reach a nil one.
-	wakeup := delivery.NewWakeup()
-	circuits := breaker.New(st, breaker.Options{
-		Owner:        owner,
-		SyncInterval: cfg.CircuitSync,
-		Notify:       wakeup.Notify,
-		Logger:       logger,
-	})
-	if err := circuits.Sync(ctx); err != nil {
-		return fmt.Errorf("load circuits: %w", err)
+// close closes the transports.
+func (h *hub) close() {
+	for _, c := range h.closers {
+		c.Close()
 	}
-	reg.MustRegister(circuits.Collector())
-	gw := gateway.New(map[mih.ServiceType]mih.Transport{
+}
+
+// buildGateway makes the transports, the workers' wake-up, the delivery ledger that signals it,
+// the circuit breaker that asks the ledger to pause and resume, and the gateway every call goes
+// through. The wake-up exists before the breaker: its first Sync may resume a probe of a circuit
+// that opened before this start, and that signal waits for the worker.
+func (h *hub) buildGateway(ctx context.Context) error {
+	restTransport := rest.New(rest.Options{Version: Version})
+	soapTransport := soap.New(soap.Options{Version: Version, Logger: h.logger})
+	amqpTransport := amqp.New(amqp.Options{Logger: h.logger})
+	h.closers = append(h.closers, restTransport, soapTransport, amqpTransport)
+	h.transports = map[mih.ServiceType]mih.Transport{
 		mih.ServiceREST: restTransport,
 		mih.ServiceSOAP: soapTransport,
 		mih.ServiceAMQP: amqpTransport,
-	}, gateway.Options{Guard: circuits, Logger: logger})
+	}
+	h.wakeup = delivery.NewWakeup()
+	h.ledger = ops.NewLedger(h.st, h.wakeup, nil)
+	h.circuits = breaker.New(h.st, breaker.Options{
+		Owner:        h.owner,
+		SyncInterval: h.cfg.CircuitSync,
+		Ledger:       h.ledger,
+		Logger:       h.logger,
+	})
+	if err := h.circuits.Sync(ctx); err != nil {
+		return fmt.Errorf("load circuits: %w", err)
+	}
+	h.reg.MustRegister(h.circuits.Collector())
+	h.gateway = gateway.New(h.transports, gateway.Options{Guard: h.circuits, Logger: h.logger})
+	return nil
+}
 
-	deliveryMetrics, err := delivery.NewMetrics(reg, st)
+// buildWorkers makes what runs beside the HTTP server: the delivery worker with its enrichment,
+// the maintainer, ingest, the log store tailers and the course sync scheduler.
+func (h *hub) buildWorkers() error {
+	cfg, st, logger := h.cfg, h.st, h.logger
+	deliveryMetrics, err := delivery.NewMetrics(h.reg, st)
 	if err != nil {
 		return fmt.Errorf("metrics: %w", err)
 	}
+	h.rules = rule.NewSet(st, logger, time.Second)
 	// Enrichment looks users and courses up through each site's Web Services, with a bounded
 	// cache per site, rebuilt when the site changes (a new token takes effect at once).
-	renderer := enrich.New(st, enrich.NewSiteLookups(st, func(site *mih.Site) (enrich.Lookup, error) {
+	h.sites = enrich.NewSiteLookups(st, func(site *mih.Site) (enrich.Lookup, error) {
 		c, err := moodle.New(site.URL, site.Token, moodle.Options{Logger: logger, UserAgent: "mih/" + Version})
 		if err != nil {
 			return nil, err
 		}
 		return moodle.NewDirectory(c, moodle.DirectoryOptions{}), nil
-	}))
-	worker := delivery.New(st, st, gw, delivery.Config{
-		Owner:           owner,
+	})
+	h.worker = delivery.New(st, st, h.gateway, delivery.Config{
+		Owner:           h.owner,
 		Concurrency:     cfg.WorkerConcurrency,
 		BatchSize:       cfg.WorkerBatch,
 		Lease:           cfg.Lease,
@@ -130,54 +199,85 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Logger:          logger,
 		Metrics:         deliveryMetrics,
-		Renderer:        renderer,
-		Wakeup:          wakeup,
+		Renderer:        enrich.New(st, h.sites),
+		Wakeup:          h.wakeup,
 	})
-	maintainer := delivery.NewMaintainer(st, delivery.MaintainerConfig{
+	circuits := h.circuits
+	h.maintainer = delivery.NewMaintainer(st, delivery.MaintainerConfig{
 		Interval:         cfg.MaintainEvery,
 		LogMaxAge:        cfg.LogMaxAge,
 		LogMaxRows:       cfg.LogMaxRows,
 		SucceededMaxAge:  cfg.SucceededMaxAge,
 		SucceededMaxRows: cfg.SucceededMaxRows,
 		EventMaxAge:      cfg.EventMaxAge,
-		Resumed:          worker.Notify,
+		Ledger:           h.ledger,
 		// Paused deliveries of an open circuit are the breaker's to resume, after its probe.
 		CircuitOpen: func(s *mih.Service) bool { return circuits.State(s.Name) != mih.CircuitClosed },
 		Logger:      logger,
 	})
-	ingester := event.NewIngester(event.Config{
+	h.ingester = event.NewIngester(event.Config{
 		Store:   st,
-		Rules:   rules,
+		Rules:   h.rules,
 		Logger:  logger,
-		Notify:  worker.Notify,
-		Metrics: event.NewMetrics(reg),
+		Wake:    h.wakeup,
+		Metrics: event.NewMetrics(h.reg),
 	})
-	tailers := tailer.NewSupervisor(st, ingester, tailer.SupervisorConfig{Owner: owner, Logger: logger})
+	h.tailers = tailer.NewSupervisor(st, h.ingester, tailer.SupervisorConfig{Owner: h.owner, Logger: logger})
+	// Course sync: the scheduler runs the due jobs and the runs the API queues, each under its
+	// job's lease. Sources go through the circuit breaker like every call, on a REST transport
+	// that reads a source whole (up to coursesync.DefaultMaxSourceBytes).
+	syncTransport := rest.New(rest.Options{Version: Version, MaxResponseBody: coursesync.DefaultMaxSourceBytes + 1})
+	h.closers = append(h.closers, syncTransport)
+	syncGateway := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: syncTransport}, gateway.Options{Guard: h.circuits, Logger: logger})
+	h.sync = coursesync.NewScheduler(coursesync.New(coursesync.Config{Store: st, Gateway: syncGateway, Runner: h.owner, Logger: logger}),
+		coursesync.SchedulerOptions{Interval: cfg.PollInterval, Logger: logger})
+	return nil
+}
+
+// buildOps makes the operations layer both front ends change the hub through.
+func (h *hub) buildOps() {
+	tailers := h.tailers
+	h.ops = ops.New(ops.Config{
+		Store:      h.st,
+		Ledger:     h.ledger,
+		Rules:      h.rules,
+		Sites:      h.sites,
+		Maintainer: h.maintainer,
+		Circuits:   h.circuits,
+		Gateway:    h.gateway,
+		Transports: h.transports,
+		Tails:      tailers.Status,
+		Logger:     h.logger,
+	})
+}
+
+// buildHTTP makes the JSON API and the web UI beside it.
+func (h *hub) buildHTTP() error {
+	cfg := h.cfg
 	api := mihhttp.NewServer(mihhttp.Config{
-		Store:    st,
-		Ingester: ingester,
-		Rules:    rules,
-		Notify:   worker.Notify,
-		Gateway:  gw,
-		Circuits: circuits,
-		SiteStatus: func(site string) any {
-			if s := tailers.Status(site); s != nil {
-				return s
-			}
-			return nil
-		},
-		Gatherer:      reg,
-		Logger:        logger,
+		Store:         h.st,
+		Ops:           h.ops,
+		Ingester:      h.ingester,
+		Gateway:       h.gateway,
+		Gatherer:      h.reg,
+		Logger:        h.logger,
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		PublicMetrics: cfg.PublicMetrics,
 		Version:       Version,
 	})
-	handler, err := withWebUI(cfg, api.Handler(), st, rules, circuits, gw, tailers, worker.Notify, logger)
+	handler, err := withWebUI(cfg, api.Handler(), h.ops, h.logger)
 	if err != nil {
 		return err
 	}
+	h.handler = handler
+	return nil
+}
+
+// run serves ln and runs the workers until ctx is done or a part fails, then shuts down.
+func (h *hub) run(ctx context.Context, ln net.Listener) error {
+	cfg, logger := h.cfg, h.logger
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           h.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute,
 		IdleTimeout:       2 * time.Minute,
@@ -187,27 +287,16 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	workerDone := make(chan error, 1)
-	go func() { workerDone <- worker.Run(workCtx) }()
-	maintDone := make(chan error, 1)
-	go func() { maintDone <- maintainer.Run(workCtx) }()
-	circuitsDone := make(chan error, 1)
-	go func() { circuitsDone <- circuits.Run(workCtx) }()
-	// Tailers feed ingest, so they stop with the workers, after the HTTP server.
-	tailersDone := make(chan error, 1)
-	go func() { tailersDone <- tailers.Run(workCtx) }()
-	// Course sync: the scheduler runs the due jobs and the runs the API queues, each under its
-	// job's lease. Sources go through the circuit breaker like every call, on a REST transport
-	// that reads a source whole (up to coursesync.DefaultMaxSourceBytes).
-	syncTransport := rest.New(rest.Options{Version: Version, MaxResponseBody: coursesync.DefaultMaxSourceBytes + 1})
-	defer syncTransport.Close()
-	syncGateway := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: syncTransport}, gateway.Options{Guard: circuits, Logger: logger})
-	syncScheduler := coursesync.NewScheduler(coursesync.New(coursesync.Config{Store: st, Gateway: syncGateway, Runner: owner, Logger: logger}),
-		coursesync.SchedulerOptions{Interval: cfg.PollInterval, Logger: logger})
-	syncDone := make(chan error, 1)
-	go func() { syncDone <- syncScheduler.Run(workCtx) }()
+	go func() { workerDone <- h.worker.Run(workCtx) }()
+	// The maintainer, the breaker, the tailers (which feed ingest) and the sync scheduler stop
+	// with the workers, after the HTTP server.
+	var others sync.WaitGroup
+	for _, part := range []interface{ Run(context.Context) error }{h.maintainer, h.circuits, h.tailers, h.sync} {
+		others.Go(func() { part.Run(workCtx) })
+	}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()
-	logger.Info("hub started", "listen", ln.Addr().String(), "store", storeName(cfg), "owner", owner)
+	logger.Info("hub started", "listen", ln.Addr().String(), "store", storeName(cfg), "owner", h.owner)
 
 	var runErr error
 	select {
@@ -228,10 +317,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 	if err := <-workerDone; err != nil && !errors.Is(err, context.Canceled) {
 		logger.Error("delivery worker", "err", err)
 	}
-	<-maintDone
-	<-circuitsDone
-	<-tailersDone
-	<-syncDone
+	others.Wait()
 	logger.Info("stopped")
 	return runErr
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/coursesync"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/transport/rest"
 )
 
@@ -67,7 +68,8 @@ func runSyncRun(ctx context.Context, args, environ []string, stdout, stderr io.W
 	logger := cliLogger(cfg, stderr)
 	host, _ := os.Hostname()
 	owner := fmt.Sprintf("cli:%s:%d:%d", host, os.Getpid(), time.Now().UnixNano())
-	circuits := breaker.New(st, breaker.Options{Owner: owner, Logger: logger})
+	// A circuit this run closes resumes its service's paused deliveries, as in `mih serve`.
+	circuits := breaker.New(st, breaker.Options{Owner: owner, Logger: logger, Ledger: ops.NewLedger(st, nil, nil)})
 	if err := circuits.Sync(ctx); err != nil {
 		return fmt.Errorf("load circuits: %w", err)
 	}
