@@ -507,6 +507,7 @@ func TestBreaker_ClosedElsewhereResumesStalePauses(t *testing.T) {
 		t.Fatalf("paused just after the sync that saw the reset, after the next: %s, want pending", got)
 	}
 }
+
 // wakeFunc is a waker of one function.
 type wakeFunc func()
 
