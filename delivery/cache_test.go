@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mihhub/mih"
@@ -23,26 +24,21 @@ func (m *sourceMock) FindServiceByName(ctx context.Context, name string) (*mih.S
 	return m.FindServiceByNameFn(ctx, name)
 }
 
+// The cache runs in a synctest bubble: its clock is the bubble's, so the TTL is crossed exactly
+// and the concurrent misses overlap for certain, whatever the machine's load.
 func TestServiceCache(t *testing.T) {
+	synctest.Test(t, testServiceCache)
+}
+
+func testServiceCache(t *testing.T) {
 	var (
 		reads atomic.Int32
 		fail  atomic.Bool
-		mu    sync.Mutex
-		now   = time.Unix(1000, 0)
 	)
-	clock := func() time.Time {
-		mu.Lock()
-		defer mu.Unlock()
-		return now
-	}
-	advance := func(d time.Duration) {
-		mu.Lock()
-		now = now.Add(d)
-		mu.Unlock()
-	}
+	advance := time.Sleep // the bubble's clock moves only when every goroutine waits
 	src := &sourceMock{FindServiceByNameFn: func(ctx context.Context, name string) (*mih.Service, error) {
 		reads.Add(1)
-		time.Sleep(5 * time.Millisecond) // long enough for concurrent misses to overlap
+		time.Sleep(5 * time.Millisecond) // every concurrent miss arrives meanwhile
 		switch {
 		case fail.Load():
 			return nil, errors.New("database is locked")
@@ -51,7 +47,7 @@ func TestServiceCache(t *testing.T) {
 		}
 		return &mih.Service{Name: name}, nil
 	}}
-	c := delivery.NewServiceCache(src, time.Second, clock)
+	c := delivery.NewServiceCache(src, time.Second, time.Now)
 	ctx := context.Background()
 	find := func(name string) (*mih.Service, error) { return c.FindServiceByName(ctx, name) }
 
@@ -69,7 +65,7 @@ func TestServiceCache(t *testing.T) {
 		t.Errorf("concurrent misses: got %d reads, want 1", n)
 	}
 
-	// Within the TTL: cached. After it: read again.
+	// Within the TTL, counted from the end of the read: cached. After it: read again.
 	advance(999 * time.Millisecond)
 	find("a")
 	if n := reads.Load(); n != 1 {

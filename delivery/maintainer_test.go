@@ -7,7 +7,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/mihhub/mih"
@@ -204,4 +206,48 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+// The maintainer's beat, in a synctest bubble: a round at start, one per Interval, one at once on
+// Notify, and none after its context ends. The bubble's clock makes the count exact.
+func TestMaintainer_Run_Beat(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var rounds atomic.Int32
+		m, _ := recordingMaintenance([]*mih.Service{})
+		m.FindServicesFn = func(context.Context) ([]*mih.Service, error) {
+			rounds.Add(1)
+			return nil, nil
+		}
+		mt := delivery.NewMaintainer(m, delivery.MaintainerConfig{Interval: 30 * time.Second})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- mt.Run(ctx) }()
+		synctest.Wait()
+		if n := rounds.Load(); n != 1 {
+			t.Fatalf("at start: %d rounds, want 1", n)
+		}
+		time.Sleep(29 * time.Second)
+		synctest.Wait()
+		if n := rounds.Load(); n != 1 {
+			t.Fatalf("before the interval: %d rounds, want 1", n)
+		}
+		mt.Notify()
+		synctest.Wait()
+		if n := rounds.Load(); n != 2 {
+			t.Fatalf("after Notify: %d rounds, want 2", n)
+		}
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if n := rounds.Load(); n != 3 {
+			t.Fatalf("after the interval: %d rounds, want 3", n)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		if n := rounds.Load(); n != 3 {
+			t.Errorf("after the end: %d rounds, want 3", n)
+		}
+	})
 }

@@ -49,7 +49,7 @@ func gathered(t *testing.T, reg *prometheus.Registry) map[string]*dto.Metric {
 }
 
 func TestMetrics(t *testing.T) {
-	st := newMemStore()
+	st := openSQLite(t)
 	var counts atomic.Int32
 	counter := &counterMock{CountDeliveriesFn: func(ctx context.Context) ([]mih.DeliveryCount, error) {
 		counts.Add(1)

@@ -45,7 +45,6 @@ type backend struct {
 // ledger that the unit tests use for injecting failures.
 var backends = []backend{
 	{"sqlite", openSQLite},
-	{"mem", func(testing.TB) ledger { return newMemStore() }},
 }
 
 // forEachStore runs f on every backend.
@@ -520,7 +519,7 @@ func TestWorker_HeartbeatKeepsLease(t *testing.T) {
 
 // Results that cannot be committed are kept and committed later; nothing is sent twice.
 func TestWorker_CommitFailureRetried(t *testing.T) {
-	st := newMemStore()
+	st := openSQLite(t)
 	e := newEnv(t, st)
 	rc := newReceiver(t, nil)
 	e.service("hooks", rc.URL, nil)
@@ -545,7 +544,7 @@ func TestWorker_CommitFailureRetried(t *testing.T) {
 
 // Notify wakes an idle worker at once instead of waiting for the poll.
 func TestWorker_Notify(t *testing.T) {
-	st := newMemStore()
+	st := openSQLite(t)
 	e := newEnv(t, st)
 	rc := newReceiver(t, nil)
 	e.service("hooks", rc.URL, nil)
@@ -569,7 +568,7 @@ func TestWorker_Notify(t *testing.T) {
 }
 
 func TestWorker_RunTwice(t *testing.T) {
-	e := newEnv(t, newMemStore())
+	e := newEnv(t, openSQLite(t))
 	w := e.worker("w1", nil)
 	stop := start(t, w)
 	time.Sleep(20 * time.Millisecond)
