@@ -49,8 +49,6 @@ const GatewayLogSource = "gateway"
 // gatewayStore is the part of the store the gateway API uses.
 type gatewayStore interface {
 	FindServiceByName(ctx context.Context, name string) (*mih.Service, error)
-	CreateDeliveries(ctx context.Context, ds []*mih.Delivery) error
-	CreateLogs(ctx context.Context, entries []*mih.LogEntry) error
 }
 
 // gatewayHandler serves POST /api/v1/gateway/{service}: a call to a registered service through
@@ -250,7 +248,7 @@ func (h *gatewayHandler) writeLog(ctx context.Context, svc *mih.Service, req *mi
 	}
 	logCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), logWriteTimeout)
 	defer cancel()
-	if err := h.store.CreateLogs(logCtx, entries); err != nil {
+	if err := h.ops.RecordCalls(logCtx, entries); err != nil {
 		h.logger.LogAttrs(ctx, slog.LevelError, "write gateway request log",
 			slog.String("request_id", RequestID(ctx)),
 			slog.String("service", svc.Name),
