@@ -391,7 +391,10 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 		}
 	}
 	// Every outcome leaves the same states, the ones a claim takes: the guard is one condition.
-	guard := stateIn("deliveries.state", mih.Succeed.From)
+	// The unary + keeps it a filter: as an index term, SQLite's planner would drive the update
+	// from deliveries_state and read every waiting delivery for each batch, not look the batch's
+	// ids up by primary key.
+	guard := stateIn("+deliveries.state", mih.Succeed.From)
 	fallback := s.now()
 	applied := make(map[int64]bool, len(uniq))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {

@@ -104,15 +104,23 @@ func ParseRetryAfter(v string, now time.Time) time.Duration {
 // The message names the header, never its value, which may be a credential.
 func Check(h http.Header) error {
 	for name, vs := range h {
-		if !validName(name) {
-			return &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf("header name %q is not valid", name)}
-		}
 		for _, v := range vs {
-			for i := 0; i < len(v); i++ {
-				if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
-					return &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf("header %s: the value contains a control character (a line break?)", name)}
-				}
+			if err := CheckField(name, v); err != nil {
+				return err
 			}
+		}
+	}
+	return nil
+}
+
+// CheckField is Check of one header.
+func CheckField(name, value string) error {
+	if !validName(name) {
+		return &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf("header name %q is not valid", name)}
+	}
+	for i := 0; i < len(value); i++ {
+		if c := value[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return &mih.SendError{Code: mih.ErrRequest, Message: fmt.Sprintf("header %s: the value contains a control character (a line break?)", name)}
 		}
 	}
 	return nil

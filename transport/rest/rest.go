@@ -29,6 +29,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/mihhub/mih"
@@ -121,11 +122,32 @@ func (t *Transport) Close() error {
 	return nil
 }
 
-// Validate builds the request without sending it (gateway.Validator): a request that cannot be
-// built is refused before the circuit breaker is asked, so it never takes the half-open probe.
+// Validate checks what build would refuse of the request itself, without building it
+// (gateway.Validator): the method, the URL, a payload a GET or DELETE cannot carry, the header
+// names and values. Such a request is refused before the circuit breaker is asked, so it never
+// takes the half-open probe. The service's own credentials and signing secret are checked when
+// it is saved, and again by build.
 func (t *Transport) Validate(s *mih.Service, r *mih.Request) error {
-	_, _, err := t.build(context.Background(), s, r)
-	return err
+	method := strings.ToUpper(strings.TrimSpace(r.Method))
+	if method != "" && !validMethod(method) {
+		return invalid("method %q is not a valid HTTP method", r.Method)
+	}
+	if _, err := joinURL(s.BaseURL, r.Path); err != nil {
+		return err
+	}
+	if method == http.MethodGet || method == http.MethodDelete {
+		if _, err := payloadQuery(r.Body); err != nil {
+			return err
+		}
+	}
+	for _, hs := range []map[string]string{s.Headers, r.Headers} {
+		for k, v := range hs {
+			if err := httpheader.CheckField(k, v); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Send calls the service and classifies the outcome. It always returns a non-nil Response that
