@@ -391,10 +391,10 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 		}
 	}
 	// Every outcome leaves the same states, the ones a claim takes: the guard is one condition.
-	// The unary + keeps it a filter: as an index term, SQLite's planner would drive the update
-	// from deliveries_state and read every waiting delivery for each batch, not look the batch's
-	// ids up by primary key.
-	guard := stateIn("+deliveries.state", mih.Succeed.From)
+	// The cast keeps it a filter on both databases: as an index term, SQLite's planner would drive
+	// the update from deliveries_state and read every waiting delivery for each batch, instead of
+	// looking the batch's ids up by primary key.
+	guard := stateIn("CAST(deliveries.state AS TEXT)", mih.Succeed.From)
 	fallback := s.now()
 	applied := make(map[int64]bool, len(uniq))
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
