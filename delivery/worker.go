@@ -164,8 +164,8 @@ func New(store Store, services ServiceSource, caller Caller, cfg Config) *Worker
 	}
 }
 
-// Notify wakes the worker to claim at once; ingest calls it after committing deliveries so that
-// latency is not bounded by PollInterval. It never blocks.
+// Notify wakes the worker to claim at once, as a signal on its Wakeup does (ingest and the ledger
+// signal the Wakeup, which exists before the worker). It never blocks.
 func (w *Worker) Notify() { w.wake.Notify() }
 
 // sent is a delivery's round, as a sender hands it back to the loop.
