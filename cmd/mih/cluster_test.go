@@ -140,7 +140,9 @@ func TestServe_TwoProcessesShareCircuits(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of 10 deliveries succeeded after the reset", len(page.Items))
+			_, all := apiCall(t, "GET", a.url+"api/v1/deliveries?limit=1000", nil)
+			t.Fatalf("%d of 10 deliveries succeeded after the reset; all deliveries: %s\nhub a:\n%s\nhub b:\n%s",
+				len(page.Items), all, tail(a.logs.String(), 3000), tail(b.logs.String(), 3000))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
