@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mihhub/mih"
@@ -77,6 +78,10 @@ type Store struct {
 	// queries caches the dialect's text of every statement, keyed by its ? text or a bulkKey, so
 	// that rebinding and building multi-row statements happen once per shape.
 	queries sync.Map
+	// hotStmts holds the prepared statements of the hot paths once prepared (see hot); hotMu
+	// makes preparing them happen once.
+	hotStmts atomic.Pointer[hotStmts]
+	hotMu    sync.Mutex
 }
 
 var _ mih.Store = (*Store)(nil)
@@ -99,7 +104,11 @@ func New(c Config) (*Store, error) {
 
 // Close closes the store's connections.
 func (s *Store) Close() error {
-	err := s.db.Close()
+	var err error
+	if h := s.hotStmts.Load(); h != nil {
+		err = h.close()
+	}
+	err = errors.Join(err, s.db.Close())
 	if s.read != s.db {
 		err = errors.Join(err, s.read.Close())
 	}
@@ -214,11 +223,6 @@ func (s *Store) bulk(head, row, tail string, rows int) string {
 	}
 	s.queries.Store(k, q)
 	return q
-}
-
-// batchRows is how many rows of cols parameters fit in one statement with extra other parameters.
-func (s *Store) batchRows(cols, extra int) int {
-	return max(1, (s.dialect.MaxParams-extra)/cols)
 }
 
 // inTx runs fn in a write transaction and commits when it returns nil.
