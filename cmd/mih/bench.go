@@ -42,11 +42,15 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	hubProcess := fs.Bool("hub-process", false, "run the hub as a child `mih serve` process and report its own CPU time and peak RSS")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the hub, taken through its /debug/pprof API from the start of the load, to this file")
 	profileFor := fs.Duration("profile-for", 10*time.Second, "length of the --cpuprofile profile")
+	replicas := fs.Int("replicas", 1, "with --hub-process and a PostgreSQL --database: run this many `mih serve` processes on the one database, ingest spread over them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *events < 1 || *batch < 1 || *senders < 1 {
-		return usageError{"--events, --batch and --senders must be positive"}
+	if *events < 1 || *batch < 1 || *senders < 1 || *replicas < 1 {
+		return usageError{"--events, --batch, --senders and --replicas must be positive"}
+	}
+	if *replicas > 1 && (!*hubProcess || !fs.Changed("database")) {
+		return usageError{"--replicas needs --hub-process and a shared PostgreSQL --database"}
 	}
 	if !fs.Changed("data") {
 		dir, err := os.MkdirTemp("", "mih-bench-")
@@ -78,21 +82,37 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	rule := &mih.Rule{Name: name, Event: evName, Service: name, Method: "POST", Active: true, Enrich: []string{},
 		Endpoint: "/in", Template: `{"id": "{{id}}", "user": {{relateduserid}}, "at": {{timecreated}}}`}
 
-	var hub *benchHub
+	var hubs []*benchHub
+	defer func() {
+		for _, h := range slices.Backward(hubs) {
+			h.stop()
+		}
+	}()
 	if *hubProcess {
-		hub, err = startBenchHubProcess(ctx, cfg, svc, rule)
+		// The first hub sets the service and the rule up; the others start after it, so that
+		// they read both at start-up.
+		for i := range *replicas {
+			h, err := startBenchHubProcess(ctx, cfg, svc, rule, i == 0)
+			if err != nil {
+				return err
+			}
+			hubs = append(hubs, h)
+		}
 	} else {
-		hub, err = startBenchHubInProcess(ctx, cfg, svc, rule)
+		h, err := startBenchHubInProcess(ctx, cfg, svc, rule)
+		if err != nil {
+			return err
+		}
+		hubs = append(hubs, h)
 	}
-	if err != nil {
-		return err
-	}
-	defer hub.stop()
+	hub := hubs[0]
 	where := "in this process, with the load generator and the receiver"
 	if *hubProcess {
 		where = fmt.Sprintf("process %d", hub.pid)
+		if len(hubs) > 1 {
+			where = fmt.Sprintf("%d processes", len(hubs))
+		}
 	}
-	url := hub.url + "api/v1/events"
 
 	fmt.Fprintf(stdout, "mih bench: %d events, batches of %d, %d senders, rate %s, store %s, hub %s\n",
 		*events, *batch, *senders, rateText(*rate), storeName(cfg), where)
@@ -102,7 +122,13 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	} else {
 		profiled <- nil
 	}
-	cpu0, cpuErr := processCPU(hub.pid)
+	cpu0 := make([]time.Duration, len(hubs))
+	var cpuErr error
+	for i, h := range hubs {
+		var err error
+		cpu0[i], err = processCPU(h.pid)
+		cpuErr = errors.Join(cpuErr, err)
+	}
 	start := time.Now()
 	var next atomic.Int64
 	var sendErr atomic.Value
@@ -132,7 +158,8 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 				for i := range n {
 					rec.sent[first+i].Store(sent.UnixNano())
 				}
-				req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+				to := hubs[b%len(hubs)]
+				req, _ := http.NewRequestWithContext(ctx, "POST", to.url+"api/v1/events", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+hub.token)
 				resp, err := client.Do(req)
 				if err != nil {
@@ -159,19 +186,34 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 		return fmt.Errorf("bench: only %d of %d events delivered before the timeout", rec.count.Load(), *events)
 	}
 	total := time.Since(start)
-	cpu1, cpuErr1 := processCPU(hub.pid)
+	cpu1 := make([]time.Duration, len(hubs))
+	for i, h := range hubs {
+		var err error
+		cpu1[i], err = processCPU(h.pid)
+		cpuErr = errors.Join(cpuErr, err)
+	}
 	lat := rec.latencies()
 	fmt.Fprintf(stdout, "ingested   %d events in %s (%.0f events/s)\n", *events, ingested.Round(time.Millisecond), float64(*events)/ingested.Seconds())
 	fmt.Fprintf(stdout, "delivered  %d events in %s (%.0f events/s end to end)\n", *events, total.Round(time.Millisecond), float64(*events)/total.Seconds())
 	fmt.Fprintf(stdout, "latency    p50 %s  p99 %s  max %s (event sent → delivery received)\n",
 		pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1))
 	fmt.Fprintf(stdout, "duplicates %d\n", rec.dups.Load())
-	if err := errors.Join(cpuErr, cpuErr1); err != nil {
-		fmt.Fprintf(stdout, "hub CPU    unknown (%v)\n", err)
+	if cpuErr != nil {
+		fmt.Fprintf(stdout, "hub CPU    unknown (%v)\n", cpuErr)
 	} else {
-		used := cpu1 - cpu0
+		var used time.Duration
+		for i := range hubs {
+			used += cpu1[i] - cpu0[i]
+		}
 		fmt.Fprintf(stdout, "hub CPU    %s in all, %.1f µs per delivered event, %.2f cores busy (%s)\n",
 			used.Round(time.Millisecond), float64(used.Microseconds())/float64(*events), used.Seconds()/total.Seconds(), where)
+		if len(hubs) > 1 {
+			for i, h := range hubs {
+				u := cpu1[i] - cpu0[i]
+				fmt.Fprintf(stdout, "  process %d: %s, %.1f µs per event delivered in all, %.2f cores busy, peak RSS %s\n",
+					h.pid, u.Round(time.Millisecond), float64(u.Microseconds())/float64(*events), u.Seconds()/total.Seconds(), peakRSS(h.pid))
+			}
+		}
 	}
 	fmt.Fprintf(stdout, "peak RSS   %s (hub %s)\n", peakRSS(hub.pid), where)
 	if err := <-profiled; err != nil {
@@ -250,9 +292,10 @@ func startBenchHubInProcess(ctx context.Context, cfg *Config, svc *mih.Service, 
 	}}, nil
 }
 
-// startBenchHubProcess starts this binary as `mih serve` on cfg's data folder or database and
-// sets the service and the rule up through its API.
-func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, rule *mih.Rule) (*benchHub, error) {
+// startBenchHubProcess starts this binary as `mih serve` on cfg's data folder or database and,
+// when setup is set, sets the service and the rule up through its API (and deletes the service
+// when it stops).
+func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, rule *mih.Rule, setup bool) (*benchHub, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the mih binary: %w", err)
@@ -300,6 +343,9 @@ func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, ru
 	case <-time.After(30 * time.Second):
 		stop()
 		return nil, fmt.Errorf("mih serve did not print its URL within 30 s")
+	}
+	if !setup {
+		return hub, nil
 	}
 	for _, r := range []struct {
 		path string
