@@ -73,13 +73,51 @@ func scanDeliveries(rows *sql.Rows) ([]*mih.Delivery, error) {
 	return out, rows.Err()
 }
 
-// encodeHeaders stores a header map as JSON text, an empty one as "".
+// encodeHeaders stores a header map as JSON text, an empty one as "". The text is exactly what
+// json.Marshal writes (keys sorted); maps of plain ASCII, which is what HTTP headers almost
+// always are, are written without reflection, since every attempt stores two of them.
 func encodeHeaders(h map[string]string) (string, error) {
 	if len(h) == 0 {
 		return "", nil
 	}
-	b, err := json.Marshal(h)
-	return string(b), err
+	var keys [16]string
+	ks := keys[:0]
+	size := 2
+	for k, v := range h {
+		if !plainJSON(k) || !plainJSON(v) {
+			b, err := json.Marshal(h)
+			return string(b), err
+		}
+		ks = append(ks, k)
+		size += len(k) + len(v) + 6
+	}
+	slices.Sort(ks)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range ks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, `":"`...)
+		b = append(b, h[k]...)
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+	return string(b), nil
+}
+
+// plainJSON reports whether json.Marshal writes s between quotes unchanged: printable ASCII
+// without the characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeHeaders(s string) (map[string]string, error) {
