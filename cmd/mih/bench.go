@@ -42,6 +42,7 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	hubProcess := fs.Bool("hub-process", false, "run the hub as a child `mih serve` process and report its own CPU time and peak RSS")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the hub, taken through its /debug/pprof API from the start of the load, to this file")
 	profileFor := fs.Duration("profile-for", 10*time.Second, "length of the --cpuprofile profile")
+	backlog := fs.Bool("backlog", false, "hold deliveries at the receiver until every event is ingested, so that the whole run waits in the ledger at once (peak RSS with a full backlog)")
 	replicas := fs.Int("replicas", 1, "with --hub-process and a PostgreSQL --database: run this many `mih serve` processes on the one database, ingest spread over them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -79,6 +80,11 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	defer rsrv.Close()
 	svc := mih.NewService()
 	svc.Name, svc.BaseURL = name, "http://"+rln.Addr().String()
+	if *backlog {
+		// The sends held at the receiver must not time out and come back as retries.
+		rec.hold = make(chan struct{})
+		svc.TimeoutS = min(3600, max(5, timeout.Seconds()))
+	}
 	rule := &mih.Rule{Name: name, Event: evName, Service: name, Method: "POST", Active: true, Enrich: []string{},
 		Endpoint: "/in", Template: `{"id": "{{id}}", "user": {{relateduserid}}, "at": {{timecreated}}}`}
 
@@ -177,6 +183,9 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	}
 	wg.Wait()
 	ingested := time.Since(start)
+	if rec.hold != nil {
+		close(rec.hold)
+	}
 	if err, _ := sendErr.Load().(error); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -417,6 +426,7 @@ type benchReceiver struct {
 	dups   atomic.Int64
 	done   chan struct{}
 	once   sync.Once
+	hold   chan struct{} // when set, requests wait until it is closed
 }
 
 func newBenchReceiver(run string, n int) *benchReceiver {
@@ -424,6 +434,9 @@ func newBenchReceiver(run string, n int) *benchReceiver {
 }
 
 func (r *benchReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if r.hold != nil {
+		<-r.hold
+	}
 	now := time.Now().UnixNano()
 	var p struct{ ID string }
 	if err := json.NewDecoder(req.Body).Decode(&p); err != nil {
