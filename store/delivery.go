@@ -404,7 +404,9 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p mih.ClaimParams) ([]*mih.
 
 // claimSQL leases up to a limit of due deliveries; its parameters are the owner, the end of the
 // lease, now (due), now (lease run out) and the limit. On PostgreSQL the inner SELECT skips rows
-// other claimers hold locked.
+// other claimers hold locked. The limit is cast because SQLite recompiles a prepared statement
+// whose plan may depend on a bound LIMIT every time the value changes; as an expression it is
+// only a value, and the claim keeps its compiled plan.
 func (s *Store) claimSQL() string {
 	lock := ""
 	if s.dialect.SkipLocked {
@@ -413,7 +415,7 @@ func (s *Store) claimSQL() string {
 	return `UPDATE deliveries SET lease_owner = ?, lease_until = ?
 		WHERE id IN (SELECT id FROM ` + s.dialect.ClaimFrom + `
 			WHERE ` + stateIn("state", mih.ClaimableStates()) + ` AND next_attempt_at <= ? AND ` + notLeased + `
-			ORDER BY next_attempt_at, id LIMIT ?` + lock + `)
+			ORDER BY next_attempt_at, id LIMIT CAST(? AS INTEGER)` + lock + `)
 		RETURNING ` + deliveryColumns
 }
 
