@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -97,8 +98,14 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	if *hubProcess {
 		// The first hub sets the service and the rule up; the others start after it, so that
 		// they read both at start-up.
+		// The hub only takes MIH_ADMIN_TOKEN on a database's first start: a token of the run's
+		// own lets it run again on a PostgreSQL database that earlier runs used.
+		token := secret.NewToken()
+		if err := createBenchToken(ctx, cfg, name, token); err != nil {
+			return err
+		}
 		for i := range *replicas {
-			h, err := startBenchHubProcess(ctx, cfg, svc, rule, i == 0)
+			h, err := startBenchHubProcess(ctx, cfg, svc, rule, token, i == 0)
 			if err != nil {
 				return err
 			}
@@ -304,7 +311,7 @@ func startBenchHubInProcess(ctx context.Context, cfg *Config, svc *mih.Service, 
 // startBenchHubProcess starts this binary as `mih serve` on cfg's data folder or database and,
 // when setup is set, sets the service and the rule up through its API (and deletes the service
 // when it stops).
-func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, rule *mih.Rule, setup bool) (*benchHub, error) {
+func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, rule *mih.Rule, token string, setup bool) (*benchHub, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the mih binary: %w", err)
@@ -313,9 +320,10 @@ func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, ru
 	if cfg.Database != "" {
 		args = append(args, "--database", cfg.Database)
 	}
-	token := secret.NewToken()
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "MIH_ADMIN_TOKEN="+token)
+	// The run's token is in the store already; a first start gets an admin token of its own
+	// rather than printing a new one.
+	cmd.Env = append(os.Environ(), "MIH_ADMIN_TOKEN="+secret.NewToken())
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -374,6 +382,19 @@ func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, ru
 		stop()
 	}
 	return hub, nil
+}
+
+// createBenchToken stores an API token named name in cfg's store, for hubs run as processes.
+func createBenchToken(ctx context.Context, cfg *Config, name, token string) error {
+	st, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.CreateToken(ctx, &mih.Token{Name: name, Hash: secret.HashToken(token)}); err != nil {
+		return fmt.Errorf("create the run's API token: %w", err)
+	}
+	return nil
 }
 
 func benchPost(ctx context.Context, hub *benchHub, path string, body any) error {
