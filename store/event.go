@@ -25,9 +25,8 @@ var eventInsert = bulkDef{
 }
 
 // CreateEvents writes the new events of items with their deliveries in one transaction, or nothing.
-// Each table gets one multi-row INSERT per batch (split only when a batch exceeds the dialect's
-// parameter limit); ON CONFLICT DO NOTHING … RETURNING id tells which events were new, so that a
-// duplicate costs no extra statement. Within items the first occurrence of an id wins.
+// Each table gets multi-row INSERTs of the prepared sizes (bulkShapes); ON CONFLICT DO NOTHING …
+// RETURNING id tells which events were new, so that a duplicate costs no extra statement. Within items the first occurrence of an id wins.
 //
 // The store sets what the caller left empty: an event's ReceivedAt (now), and a delivery's
 // EventID, State (pending), NextAttemptAt (now), IdempotencyKey (<event id>:<rule id>),
