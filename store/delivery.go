@@ -73,13 +73,51 @@ func scanDeliveries(rows *sql.Rows) ([]*mih.Delivery, error) {
 	return out, rows.Err()
 }
 
-// encodeHeaders stores a header map as JSON text, an empty one as "".
+// encodeHeaders stores a header map as JSON text, an empty one as "". The text is exactly what
+// json.Marshal writes (keys sorted); maps of plain ASCII, which is what HTTP headers almost
+// always are, are written without reflection, since every attempt stores two of them.
 func encodeHeaders(h map[string]string) (string, error) {
 	if len(h) == 0 {
 		return "", nil
 	}
-	b, err := json.Marshal(h)
-	return string(b), err
+	var keys [16]string
+	ks := keys[:0]
+	size := 2
+	for k, v := range h {
+		if !plainJSON(k) || !plainJSON(v) {
+			b, err := json.Marshal(h)
+			return string(b), err
+		}
+		ks = append(ks, k)
+		size += len(k) + len(v) + 6
+	}
+	slices.Sort(ks)
+	b := make([]byte, 0, size)
+	b = append(b, '{')
+	for i, k := range ks {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = append(b, k...)
+		b = append(b, `":"`...)
+		b = append(b, h[k]...)
+		b = append(b, '"')
+	}
+	b = append(b, '}')
+	return string(b), nil
+}
+
+// plainJSON reports whether json.Marshal writes s between quotes unchanged: printable ASCII
+// without the characters it escapes.
+func plainJSON(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 func decodeHeaders(s string) (map[string]string, error) {
@@ -94,12 +132,20 @@ func decodeHeaders(s string) (map[string]string, error) {
 // deliveryInsertCols is how many parameters one delivery row takes.
 const deliveryInsertCols = 17
 
+var deliveryInsert = bulkDef{
+	name: "insert deliveries",
+	head: `INSERT INTO deliveries (event_id, rule_id, service, state, attempts, method, endpoint, headers, payload,
+		idempotency_key, next_attempt_at, last_status, last_error, dead_reason, created_at, updated_at, delivered_at) VALUES `,
+	row:  `(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+	tail: ` RETURNING id`,
+	cols: deliveryInsertCols,
+}
+
 // insertDeliveries writes ds with multi-row INSERTs and sets their IDs, filling in the defaults
 // that CreateEvents documents.
-func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, ds []*mih.Delivery, now time.Time) error {
-	per := s.batchRows(deliveryInsertCols, 0)
-	args := make([]any, 0, min(len(ds), per)*deliveryInsertCols)
-	for chunk := range slices.Chunk(ds, per) {
+func (s *Store) insertDeliveries(ctx context.Context, h *hotStmts, tx *sql.Tx, ds []*mih.Delivery, now time.Time) error {
+	args := make([]any, 0, min(len(ds), bulkShapes[0])*deliveryInsertCols)
+	for shape, chunk := range bulkChunks(ds) {
 		args = args[:0]
 		for _, d := range chunk {
 			if d.State == "" {
@@ -128,10 +174,7 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, ds []*mih.Deli
 				headers, string(d.Payload), d.IdempotencyKey, micros(d.NextAttemptAt), d.LastStatus, d.LastError,
 				d.DeadReason, micros(d.CreatedAt), micros(d.UpdatedAt), delivered)
 		}
-		q := s.bulk(`INSERT INTO deliveries (event_id, rule_id, service, state, attempts, method, endpoint, headers,
-			payload, idempotency_key, next_attempt_at, last_status, last_error, dead_reason, created_at, updated_at,
-			delivered_at) VALUES `, `(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, ` RETURNING id`, len(chunk))
-		ids, err := queryInt64s(ctx, tx, q, args...)
+		ids, err := queryInt64s(ctx, h.stmt(ctx, tx, &deliveryInsert, shape), args...)
 		if err != nil {
 			return err
 		}
@@ -148,14 +191,14 @@ func (s *Store) insertDeliveries(ctx context.Context, tx *sql.Tx, ds []*mih.Deli
 	return nil
 }
 
-// queryInt64s runs a query whose rows are one integer each (ids).
-func queryInt64s(ctx context.Context, q querier, query string, args ...any) ([]int64, error) {
-	rows, err := q.QueryContext(ctx, query, args...)
+// queryInt64s runs a prepared query whose rows are one integer each (ids).
+func queryInt64s(ctx context.Context, st *sql.Stmt, args ...any) ([]int64, error) {
+	rows, err := st.QueryContext(ctx, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []int64
+	out := make([]int64, 0, bulkShapes[0])
 	for rows.Next() {
 		var id int64
 		if err := rows.Scan(&id); err != nil {
@@ -173,7 +216,11 @@ func (s *Store) CreateDeliveries(ctx context.Context, ds []*mih.Delivery) error 
 		return nil
 	}
 	now := round(s.now())
-	if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.insertDeliveries(ctx, tx, ds, now) }); err != nil {
+	h, err := s.hot(ctx)
+	if err != nil {
+		return fmt.Errorf("create deliveries: %w", err)
+	}
+	if err := s.inTx(ctx, func(tx *sql.Tx) error { return s.insertDeliveries(ctx, h, tx, ds, now) }); err != nil {
 		return fmt.Errorf("create deliveries: %w", err)
 	}
 	return nil
@@ -336,16 +383,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p mih.ClaimParams) ([]*mih.
 	if now.IsZero() {
 		now = s.now()
 	}
-	lock := ""
-	if s.dialect.SkipLocked {
-		lock = ` FOR UPDATE SKIP LOCKED`
+	h, err := s.hot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	rows, err := s.query(ctx, s.db, `UPDATE deliveries SET lease_owner = ?, lease_until = ?
-		WHERE id IN (SELECT id FROM `+s.dialect.ClaimFrom+`
-			WHERE `+stateIn("state", mih.ClaimableStates())+` AND next_attempt_at <= ? AND `+notLeased+`
-			ORDER BY next_attempt_at, id LIMIT ?`+lock+`)
-		RETURNING `+deliveryColumns,
-		p.Owner, micros(now.Add(p.Lease)), micros(now), micros(now), p.Limit)
+	rows, err := h.claim.QueryContext(ctx, p.Owner, micros(now.Add(p.Lease)), micros(now), micros(now), p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
@@ -360,12 +402,53 @@ func (s *Store) ClaimDeliveries(ctx context.Context, p mih.ClaimParams) ([]*mih.
 	return ds, nil
 }
 
+// claimSQL leases up to a limit of due deliveries; its parameters are the owner, the end of the
+// lease, now (due), now (lease run out) and the limit. On PostgreSQL the inner SELECT skips rows
+// other claimers hold locked. The limit is cast because SQLite recompiles a prepared statement
+// whose plan may depend on a bound LIMIT every time the value changes; as an expression it is
+// only a value, and the claim keeps its compiled plan.
+func (s *Store) claimSQL() string {
+	lock := ""
+	if s.dialect.SkipLocked {
+		lock = ` FOR UPDATE SKIP LOCKED`
+	}
+	return `UPDATE deliveries SET lease_owner = ?, lease_until = ?
+		WHERE id IN (SELECT id FROM ` + s.dialect.ClaimFrom + `
+			WHERE ` + stateIn("state", mih.ClaimableStates()) + ` AND next_attempt_at <= ? AND ` + notLeased + `
+			ORDER BY next_attempt_at, id LIMIT CAST(? AS INTEGER)` + lock + `)
+		RETURNING ` + deliveryColumns
+}
+
 // completeCols is how many parameters one result row of CompleteDeliveries takes.
 const completeCols = 12
 
-// CompleteDeliveries applies results in one transaction: one UPDATE … FROM (VALUES …) guarded by
-// the lease owner and by the from-states of the outcome's transition (mih.OutcomeTransition), then one INSERT each for the attempts and log entries of the results it
-// applied. Results whose lease owner is gone are skipped, with their attempt and log entry.
+var completeUpdate = bulkDef{
+	name: "complete deliveries",
+	head: `UPDATE deliveries SET state = v.column2, attempts = deliveries.attempts + v.column3,
+		next_attempt_at = COALESCE(v.column4, deliveries.next_attempt_at), last_status = v.column5,
+		last_error = v.column6, dead_reason = v.column7, delivered_at = COALESCE(v.column8, deliveries.delivered_at),
+		payload = COALESCE(v.column9, deliveries.payload), updated_at = v.column10,
+		method = CASE WHEN v.column11 = '' THEN deliveries.method ELSE v.column11 END,
+		endpoint = CASE WHEN v.column12 = '' THEN deliveries.endpoint ELSE v.column12 END,
+		lease_owner = NULL, lease_until = NULL
+		FROM (VALUES `,
+	row: `(CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS INTEGER),CAST(? AS BIGINT),CAST(? AS INTEGER),` +
+		`CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS BIGINT),` +
+		`CAST(? AS TEXT),CAST(? AS TEXT))`,
+	// Every outcome leaves the same states, the ones a claim takes: the guard is one condition.
+	// The cast keeps it a filter on both databases: as an index term, SQLite's planner would drive
+	// the update from deliveries_state and read every waiting delivery for each batch, instead of
+	// looking the batch's ids up by primary key.
+	tail: `) AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = ? AND ` +
+		stateIn("CAST(deliveries.state AS TEXT)", mih.Succeed.From) + ` RETURNING deliveries.id`,
+	cols:  completeCols,
+	extra: 1,
+}
+
+// CompleteDeliveries applies results in one transaction: UPDATE … FROM (VALUES …) guarded by the
+// lease owner and by the from-states of the outcome's transition (mih.OutcomeTransition), then
+// INSERTs for the attempts and log entries of the results it applied (each of the prepared sizes,
+// bulkShapes). Results whose lease owner is gone are skipped, with their attempt and log entry.
 func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.DeliveryResult) (int, error) {
 	if len(rs) == 0 {
 		return 0, nil
@@ -390,17 +473,15 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 			return 0, mih.Errorf(mih.CodeInvalid, "complete deliveries: delivery %d: a round cannot end in state %q", r.ID, r.State)
 		}
 	}
-	// Every outcome leaves the same states, the ones a claim takes: the guard is one condition.
-	// The cast keeps it a filter on both databases: as an index term, SQLite's planner would drive
-	// the update from deliveries_state and read every waiting delivery for each batch, instead of
-	// looking the batch's ids up by primary key.
-	guard := stateIn("CAST(deliveries.state AS TEXT)", mih.Succeed.From)
 	fallback := s.now()
 	applied := make(map[int64]bool, len(uniq))
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		per := s.batchRows(completeCols, 1)
-		args := make([]any, 0, min(len(uniq), per)*completeCols+1)
-		for chunk := range slices.Chunk(uniq, per) {
+	h, err := s.hot(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("complete deliveries: %w", err)
+	}
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		args := make([]any, 0, min(len(uniq), bulkShapes[0])*completeCols+1)
+		for shape, chunk := range bulkChunks(uniq) {
 			args = args[:0]
 			for _, r := range chunk {
 				now := r.Now
@@ -423,20 +504,7 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 					r.DeadReason, delivered, payload, micros(now), r.Method, r.Endpoint)
 			}
 			args = append(args, owner)
-			q := s.bulk(`UPDATE deliveries SET state = v.column2, attempts = deliveries.attempts + v.column3,
-				next_attempt_at = COALESCE(v.column4, deliveries.next_attempt_at), last_status = v.column5,
-				last_error = v.column6, dead_reason = v.column7, delivered_at = COALESCE(v.column8, deliveries.delivered_at),
-				payload = COALESCE(v.column9, deliveries.payload), updated_at = v.column10,
-				method = CASE WHEN v.column11 = '' THEN deliveries.method ELSE v.column11 END,
-				endpoint = CASE WHEN v.column12 = '' THEN deliveries.endpoint ELSE v.column12 END,
-				lease_owner = NULL, lease_until = NULL
-				FROM (VALUES `,
-				`(CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS INTEGER),CAST(? AS BIGINT),CAST(? AS INTEGER),`+
-					`CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS BIGINT),`+
-					`CAST(? AS TEXT),CAST(? AS TEXT))`,
-				`) AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = ? AND `+guard+` RETURNING deliveries.id`,
-				len(chunk))
-			ids, err := queryInt64s(ctx, tx, q, args...)
+			ids, err := queryInt64s(ctx, h.stmt(ctx, tx, &completeUpdate, shape), args...)
 			if err != nil {
 				return err
 			}
@@ -466,10 +534,10 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 				logs = append(logs, r.Log)
 			}
 		}
-		if err := s.insertAttempts(ctx, tx, attempts, fallback); err != nil {
+		if err := s.insertAttempts(ctx, h, tx, attempts, fallback); err != nil {
 			return err
 		}
-		return s.insertLogs(ctx, tx, logs, fallback)
+		return s.insertLogs(ctx, h, tx, logs, fallback)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("complete deliveries: %w", err)
@@ -480,10 +548,17 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 // attemptCols is how many parameters one attempt row takes.
 const attemptCols = 11
 
-func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, as []*mih.Attempt, now time.Time) error {
-	per := s.batchRows(attemptCols, 0)
-	args := make([]any, 0, min(len(as), per)*attemptCols)
-	for chunk := range slices.Chunk(as, per) {
+var attemptInsert = bulkDef{
+	name: "insert attempts",
+	head: `INSERT INTO attempts (delivery_id, started_at, latency_ms, status, outcome, error_code, error, request_url,
+		request_headers, response_headers, response_body) VALUES `,
+	row:  `(?,?,?,?,?,?,?,?,?,?,?)`,
+	cols: attemptCols,
+}
+
+func (s *Store) insertAttempts(ctx context.Context, h *hotStmts, tx *sql.Tx, as []*mih.Attempt, now time.Time) error {
+	args := make([]any, 0, min(len(as), bulkShapes[0])*attemptCols)
+	for shape, chunk := range bulkChunks(as) {
 		args = args[:0]
 		for _, a := range chunk {
 			if a.StartedAt.IsZero() {
@@ -501,9 +576,7 @@ func (s *Store) insertAttempts(ctx context.Context, tx *sql.Tx, as []*mih.Attemp
 			args = append(args, a.DeliveryID, micros(a.StartedAt), a.LatencyMS, a.Status, a.Outcome, a.ErrorCode, a.Error,
 				a.RequestURL, reqH, respH, a.ResponseBody)
 		}
-		q := s.bulk(`INSERT INTO attempts (delivery_id, started_at, latency_ms, status, outcome, error_code, error,
-			request_url, request_headers, response_headers, response_body) VALUES `, `(?,?,?,?,?,?,?,?,?,?,?)`, ``, len(chunk))
-		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		if _, err := h.stmt(ctx, tx, &attemptInsert, shape).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("insert attempts: %w", err)
 		}
 	}

@@ -16,10 +16,17 @@ import (
 // eventCols is how many parameters one event row takes.
 const eventCols = 7
 
+var eventInsert = bulkDef{
+	name: "insert events",
+	head: `INSERT INTO events (id, site, eventname, userid, courseid, received_at, data) VALUES `,
+	row:  `(?,?,?,?,?,?,?)`,
+	tail: ` ON CONFLICT (id) DO NOTHING RETURNING id`,
+	cols: eventCols,
+}
+
 // CreateEvents writes the new events of items with their deliveries in one transaction, or nothing.
-// Each table gets one multi-row INSERT per batch (split only when a batch exceeds the dialect's
-// parameter limit); ON CONFLICT DO NOTHING … RETURNING id tells which events were new, so that a
-// duplicate costs no extra statement. Within items the first occurrence of an id wins.
+// Each table gets multi-row INSERTs of the prepared sizes (bulkShapes); ON CONFLICT DO NOTHING …
+// RETURNING id tells which events were new, so that a duplicate costs no extra statement. Within items the first occurrence of an id wins.
 //
 // The store sets what the caller left empty: an event's ReceivedAt (now), and a delivery's
 // EventID, State (pending), NextAttemptAt (now), IdempotencyKey (<event id>:<rule id>),
@@ -62,19 +69,20 @@ func (s *Store) CreateEvents(ctx context.Context, items []mih.IngestItem) (mih.I
 	byID := slices.SortedFunc(slices.Values(events), func(a, b mih.IngestItem) int {
 		return strings.Compare(a.Event.ID, b.Event.ID)
 	})
-	args := make([]any, 0, min(len(events), s.batchRows(eventCols, 0))*eventCols)
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	h, err := s.hot(ctx)
+	if err != nil {
+		return res, fmt.Errorf("create events: %w", err)
+	}
+	args := make([]any, 0, min(len(events), bulkShapes[0])*eventCols)
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		created := make(map[string]bool, len(events))
-		per := s.batchRows(eventCols, 0)
-		for chunk := range slices.Chunk(byID, per) {
+		for shape, chunk := range bulkChunks(byID) {
 			args = args[:0]
 			for _, it := range chunk {
 				e := it.Event
 				args = append(args, e.ID, e.Site, e.EventName, e.UserID, e.CourseID, micros(e.ReceivedAt), data[e.ID])
 			}
-			q := s.bulk(`INSERT INTO events (id, site, eventname, userid, courseid, received_at, data) VALUES `,
-				`(?,?,?,?,?,?,?)`, ` ON CONFLICT (id) DO NOTHING RETURNING id`, len(chunk))
-			rows, err := tx.QueryContext(ctx, q, args...)
+			rows, err := h.stmt(ctx, tx, &eventInsert, shape).QueryContext(ctx, args...)
 			if err != nil {
 				return err
 			}
@@ -110,7 +118,7 @@ func (s *Store) CreateEvents(ctx context.Context, items []mih.IngestItem) (mih.I
 		}
 		res.Accepted = len(created)
 		res.Deliveries = len(ds)
-		return s.insertDeliveries(ctx, tx, ds, now)
+		return s.insertDeliveries(ctx, h, tx, ds, now)
 	})
 	if err != nil {
 		return mih.IngestResult{}, fmt.Errorf("create events: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/mihhub/mih"
@@ -15,11 +14,19 @@ const logColumns = `id, logged_at, service, endpoint, method, status, latency_ms
 // logCols is how many parameters one log row takes.
 const logCols = 11
 
-// insertLogs writes entries with multi-row INSERTs; a zero Time means now.
-func (s *Store) insertLogs(ctx context.Context, q querier, entries []*mih.LogEntry, now time.Time) error {
-	per := s.batchRows(logCols, 0)
-	args := make([]any, 0, min(len(entries), per)*logCols)
-	for chunk := range slices.Chunk(entries, per) {
+var logInsert = bulkDef{
+	name: "insert request log",
+	head: `INSERT INTO request_log (logged_at, service, endpoint, method, status, latency_ms, attempts, success, error,
+		delivery_id, source) VALUES `,
+	row:  `(?,?,?,?,?,?,?,?,?,?,?)`,
+	cols: logCols,
+}
+
+// insertLogs writes entries with multi-row INSERTs; a zero Time means now. q is the write
+// database or a transaction on it.
+func (s *Store) insertLogs(ctx context.Context, h *hotStmts, q querier, entries []*mih.LogEntry, now time.Time) error {
+	args := make([]any, 0, min(len(entries), bulkShapes[0])*logCols)
+	for shape, chunk := range bulkChunks(entries) {
 		args = args[:0]
 		for _, e := range chunk {
 			if e.Time.IsZero() {
@@ -29,9 +36,7 @@ func (s *Store) insertLogs(ctx context.Context, q querier, entries []*mih.LogEnt
 			args = append(args, micros(e.Time), e.Service, e.Endpoint, e.Method, e.Status, e.LatencyMS, e.Attempts,
 				e.Success, e.Error, e.DeliveryID, e.Source)
 		}
-		stmt := s.bulk(`INSERT INTO request_log (logged_at, service, endpoint, method, status, latency_ms, attempts,
-			success, error, delivery_id, source) VALUES `, `(?,?,?,?,?,?,?,?,?,?,?)`, ``, len(chunk))
-		if _, err := q.ExecContext(ctx, stmt, args...); err != nil {
+		if _, err := h.stmt(ctx, q, &logInsert, shape).ExecContext(ctx, args...); err != nil {
 			return fmt.Errorf("insert log entries: %w", err)
 		}
 	}
@@ -44,11 +49,14 @@ func (s *Store) CreateLogs(ctx context.Context, entries []*mih.LogEntry) error {
 		return nil
 	}
 	now := s.now()
-	var err error
-	if len(entries) <= s.batchRows(logCols, 0) {
-		err = s.insertLogs(ctx, s.db, entries, now) // one statement needs no transaction
+	h, err := s.hot(ctx)
+	if err != nil {
+		return fmt.Errorf("create logs: %w", err)
+	}
+	if len(entries) == 1 {
+		err = s.insertLogs(ctx, h, s.db, entries, now) // one statement needs no transaction
 	} else {
-		err = s.inTx(ctx, func(tx *sql.Tx) error { return s.insertLogs(ctx, tx, entries, now) })
+		err = s.inTx(ctx, func(tx *sql.Tx) error { return s.insertLogs(ctx, h, tx, entries, now) })
 	}
 	if err != nil {
 		return fmt.Errorf("create logs: %w", err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -42,11 +43,16 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	hubProcess := fs.Bool("hub-process", false, "run the hub as a child `mih serve` process and report its own CPU time and peak RSS")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the hub, taken through its /debug/pprof API from the start of the load, to this file")
 	profileFor := fs.Duration("profile-for", 10*time.Second, "length of the --cpuprofile profile")
+	backlog := fs.Bool("backlog", false, "hold deliveries at the receiver until every event is ingested, so that the whole run waits in the ledger at once (peak RSS with a full backlog)")
+	replicas := fs.Int("replicas", 1, "with --hub-process and a PostgreSQL --database: run this many `mih serve` processes on the one database, ingest spread over them")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *events < 1 || *batch < 1 || *senders < 1 {
-		return usageError{"--events, --batch and --senders must be positive"}
+	if *events < 1 || *batch < 1 || *senders < 1 || *replicas < 1 {
+		return usageError{"--events, --batch, --senders and --replicas must be positive"}
+	}
+	if *replicas > 1 && (!*hubProcess || !fs.Changed("database")) {
+		return usageError{"--replicas needs --hub-process and a shared PostgreSQL --database"}
 	}
 	if !fs.Changed("data") {
 		dir, err := os.MkdirTemp("", "mih-bench-")
@@ -75,24 +81,51 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	defer rsrv.Close()
 	svc := mih.NewService()
 	svc.Name, svc.BaseURL = name, "http://"+rln.Addr().String()
+	if *backlog {
+		// The sends held at the receiver must not time out and come back as retries.
+		rec.hold = make(chan struct{})
+		svc.TimeoutS = min(3600, max(5, timeout.Seconds()))
+	}
 	rule := &mih.Rule{Name: name, Event: evName, Service: name, Method: "POST", Active: true, Enrich: []string{},
 		Endpoint: "/in", Template: `{"id": "{{id}}", "user": {{relateduserid}}, "at": {{timecreated}}}`}
 
-	var hub *benchHub
+	var hubs []*benchHub
+	defer func() {
+		for _, h := range slices.Backward(hubs) {
+			h.stop()
+		}
+	}()
 	if *hubProcess {
-		hub, err = startBenchHubProcess(ctx, cfg, svc, rule)
+		// The first hub sets the service and the rule up; the others start after it, so that
+		// they read both at start-up.
+		// The hub only takes MIH_ADMIN_TOKEN on a database's first start: a token of the run's
+		// own lets it run again on a PostgreSQL database that earlier runs used.
+		token := secret.NewToken()
+		if err := createBenchToken(ctx, cfg, name, token); err != nil {
+			return err
+		}
+		for i := range *replicas {
+			h, err := startBenchHubProcess(ctx, cfg, svc, rule, token, i == 0)
+			if err != nil {
+				return err
+			}
+			hubs = append(hubs, h)
+		}
 	} else {
-		hub, err = startBenchHubInProcess(ctx, cfg, svc, rule)
+		h, err := startBenchHubInProcess(ctx, cfg, svc, rule)
+		if err != nil {
+			return err
+		}
+		hubs = append(hubs, h)
 	}
-	if err != nil {
-		return err
-	}
-	defer hub.stop()
+	hub := hubs[0]
 	where := "in this process, with the load generator and the receiver"
 	if *hubProcess {
 		where = fmt.Sprintf("process %d", hub.pid)
+		if len(hubs) > 1 {
+			where = fmt.Sprintf("%d processes", len(hubs))
+		}
 	}
-	url := hub.url + "api/v1/events"
 
 	fmt.Fprintf(stdout, "mih bench: %d events, batches of %d, %d senders, rate %s, store %s, hub %s\n",
 		*events, *batch, *senders, rateText(*rate), storeName(cfg), where)
@@ -102,7 +135,13 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	} else {
 		profiled <- nil
 	}
-	cpu0, cpuErr := processCPU(hub.pid)
+	cpu0 := make([]time.Duration, len(hubs))
+	var cpuErr error
+	for i, h := range hubs {
+		var err error
+		cpu0[i], err = processCPU(h.pid)
+		cpuErr = errors.Join(cpuErr, err)
+	}
 	start := time.Now()
 	var next atomic.Int64
 	var sendErr atomic.Value
@@ -132,7 +171,8 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 				for i := range n {
 					rec.sent[first+i].Store(sent.UnixNano())
 				}
-				req, _ := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(body))
+				to := hubs[b%len(hubs)]
+				req, _ := http.NewRequestWithContext(ctx, "POST", to.url+"api/v1/events", bytes.NewReader(body))
 				req.Header.Set("Authorization", "Bearer "+hub.token)
 				resp, err := client.Do(req)
 				if err != nil {
@@ -150,6 +190,9 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	}
 	wg.Wait()
 	ingested := time.Since(start)
+	if rec.hold != nil {
+		close(rec.hold)
+	}
 	if err, _ := sendErr.Load().(error); err != nil {
 		return fmt.Errorf("bench: %w", err)
 	}
@@ -159,19 +202,34 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 		return fmt.Errorf("bench: only %d of %d events delivered before the timeout", rec.count.Load(), *events)
 	}
 	total := time.Since(start)
-	cpu1, cpuErr1 := processCPU(hub.pid)
+	cpu1 := make([]time.Duration, len(hubs))
+	for i, h := range hubs {
+		var err error
+		cpu1[i], err = processCPU(h.pid)
+		cpuErr = errors.Join(cpuErr, err)
+	}
 	lat := rec.latencies()
 	fmt.Fprintf(stdout, "ingested   %d events in %s (%.0f events/s)\n", *events, ingested.Round(time.Millisecond), float64(*events)/ingested.Seconds())
 	fmt.Fprintf(stdout, "delivered  %d events in %s (%.0f events/s end to end)\n", *events, total.Round(time.Millisecond), float64(*events)/total.Seconds())
 	fmt.Fprintf(stdout, "latency    p50 %s  p99 %s  max %s (event sent → delivery received)\n",
 		pct(lat, 0.50), pct(lat, 0.99), pct(lat, 1))
 	fmt.Fprintf(stdout, "duplicates %d\n", rec.dups.Load())
-	if err := errors.Join(cpuErr, cpuErr1); err != nil {
-		fmt.Fprintf(stdout, "hub CPU    unknown (%v)\n", err)
+	if cpuErr != nil {
+		fmt.Fprintf(stdout, "hub CPU    unknown (%v)\n", cpuErr)
 	} else {
-		used := cpu1 - cpu0
+		var used time.Duration
+		for i := range hubs {
+			used += cpu1[i] - cpu0[i]
+		}
 		fmt.Fprintf(stdout, "hub CPU    %s in all, %.1f µs per delivered event, %.2f cores busy (%s)\n",
 			used.Round(time.Millisecond), float64(used.Microseconds())/float64(*events), used.Seconds()/total.Seconds(), where)
+		if len(hubs) > 1 {
+			for i, h := range hubs {
+				u := cpu1[i] - cpu0[i]
+				fmt.Fprintf(stdout, "  process %d: %s, %.1f µs per event delivered in all, %.2f cores busy, peak RSS %s\n",
+					h.pid, u.Round(time.Millisecond), float64(u.Microseconds())/float64(*events), u.Seconds()/total.Seconds(), peakRSS(h.pid))
+			}
+		}
 	}
 	fmt.Fprintf(stdout, "peak RSS   %s (hub %s)\n", peakRSS(hub.pid), where)
 	if err := <-profiled; err != nil {
@@ -250,9 +308,10 @@ func startBenchHubInProcess(ctx context.Context, cfg *Config, svc *mih.Service, 
 	}}, nil
 }
 
-// startBenchHubProcess starts this binary as `mih serve` on cfg's data folder or database and
-// sets the service and the rule up through its API.
-func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, rule *mih.Rule) (*benchHub, error) {
+// startBenchHubProcess starts this binary as `mih serve` on cfg's data folder or database and,
+// when setup is set, sets the service and the rule up through its API (and deletes the service
+// when it stops).
+func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, rule *mih.Rule, token string, setup bool) (*benchHub, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find the mih binary: %w", err)
@@ -261,9 +320,10 @@ func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, ru
 	if cfg.Database != "" {
 		args = append(args, "--database", cfg.Database)
 	}
-	token := secret.NewToken()
 	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), "MIH_ADMIN_TOKEN="+token)
+	// The run's token is in the store already; a first start gets an admin token of its own
+	// rather than printing a new one.
+	cmd.Env = append(os.Environ(), "MIH_ADMIN_TOKEN="+secret.NewToken())
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -301,6 +361,9 @@ func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, ru
 		stop()
 		return nil, fmt.Errorf("mih serve did not print its URL within 30 s")
 	}
+	if !setup {
+		return hub, nil
+	}
 	for _, r := range []struct {
 		path string
 		body any
@@ -319,6 +382,19 @@ func startBenchHubProcess(ctx context.Context, cfg *Config, svc *mih.Service, ru
 		stop()
 	}
 	return hub, nil
+}
+
+// createBenchToken stores an API token named name in cfg's store, for hubs run as processes.
+func createBenchToken(ctx context.Context, cfg *Config, name, token string) error {
+	st, err := openStore(ctx, cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	if err := st.CreateToken(ctx, &mih.Token{Name: name, Hash: secret.HashToken(token)}); err != nil {
+		return fmt.Errorf("create the run's API token: %w", err)
+	}
+	return nil
 }
 
 func benchPost(ctx context.Context, hub *benchHub, path string, body any) error {
@@ -371,6 +447,7 @@ type benchReceiver struct {
 	dups   atomic.Int64
 	done   chan struct{}
 	once   sync.Once
+	hold   chan struct{} // when set, requests wait until it is closed
 }
 
 func newBenchReceiver(run string, n int) *benchReceiver {
@@ -378,6 +455,9 @@ func newBenchReceiver(run string, n int) *benchReceiver {
 }
 
 func (r *benchReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if r.hold != nil {
+		<-r.hold
+	}
 	now := time.Now().UnixNano()
 	var p struct{ ID string }
 	if err := json.NewDecoder(req.Body).Decode(&p); err != nil {

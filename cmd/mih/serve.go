@@ -48,6 +48,7 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	if err != nil {
 		return usageError{err.Error()}
 	}
+	tuneGC(environ)
 	logger := newLogger(cfg, stderr)
 	st, err := openStore(ctx, cfg, logger)
 	if err != nil {
