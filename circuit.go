@@ -20,13 +20,19 @@ type Circuit struct {
 	// the service's window after FailingSince.
 	Failures     int       `json:"failures"`
 	FailingSince time.Time `json:"failing_since,omitzero"`
-	// OpenedAt is when the circuit last opened; RetryAt is when its cooldown ends and a probe may go.
+	// OpenedAt is when the circuit opened, the start of the outage: a failed probe reopens the
+	// circuit without moving it, so that the wait between probes can grow with the outage.
+	// RetryAt is when the next probe may go.
 	OpenedAt time.Time `json:"opened_at,omitzero"`
 	RetryAt  time.Time `json:"retry_at,omitzero"`
 	// ProbeID names the half-open probe in flight; ProbeUntil is when its claim lapses, so that a
 	// process that died while probing does not hold the circuit half-open for ever.
 	ProbeID    string    `json:"-"`
 	ProbeUntil time.Time `json:"probe_until,omitzero"`
+	// LastSuccessAt is when the service last answered (a success or a 4xx), as recorded by any
+	// process: to within a few seconds, since a closed circuit's successes are written at most
+	// every breaker.SuccessEvery. Zero when never recorded.
+	LastSuccessAt time.Time `json:"last_success_at,omitzero"`
 	// Version is raised by every write; SwapCircuit compares it.
 	Version   int64     `json:"-"`
 	UpdatedAt time.Time `json:"updated_at,omitzero"`

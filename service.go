@@ -84,15 +84,20 @@ type Service struct {
 // omitted fields keep them.
 func NewService() *Service {
 	return &Service{
-		Type:            ServiceREST,
-		Enabled:         true,
-		Auth:            Auth{Type: AuthNone},
-		TimeoutS:        5,
-		MaxRetries:      3,
-		InitialBackoffS: 1,
+		Type:     ServiceREST,
+		Enabled:  true,
+		Auth:     Auth{Type: AuthNone},
+		TimeoutS: 5,
+		// 16 attempts over about 5 hours (2 s, 4 s, 8 s … doubling to an hour): this budget
+		// only ends deliveries that fail while the service answers others; an outage pauses
+		// deliveries with the circuit instead (docs/operations.md).
+		MaxRetries:      15,
+		InitialBackoffS: 2,
 		MaxBackoffS:     3600,
 		MaxAgeH:         72,
-		Circuit:         CircuitConfig{FailureThreshold: 5, WindowS: 60, CooldownS: 30},
+		// Three failures in a row open the circuit: with probes from 1 s apart, opening on a
+		// blip costs a second, while a real outage is caught even with one delivery in flight.
+		Circuit: CircuitConfig{FailureThreshold: 3, WindowS: 60, CooldownS: 30},
 	}
 }
 

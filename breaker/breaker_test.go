@@ -118,8 +118,9 @@ func TestBreaker_OpensAfterThreshold(t *testing.T) {
 		t.Fatalf("sixth call: got %v, want circuit_open", err)
 	}
 	re, ok := errors.AsType[*breaker.RefusedError](err)
-	if !ok || !re.RetryAt.Equal(c.Now().Add(30*time.Second)) || re.RetryAfter() != 30*time.Second {
-		t.Errorf("refusal %#v: want RetryAt 30 s from now", err)
+	// The first probe goes after MinProbeInterval, not after cooldown_s: most outages are short.
+	if !ok || !re.RetryAt.Equal(c.Now().Add(breaker.MinProbeInterval)) || re.RetryAfter() != breaker.MinProbeInterval {
+		t.Errorf("refusal %#v: want RetryAt %s from now", err, breaker.MinProbeInterval)
 	}
 	stored, err := st.FindCircuit(t.Context(), "crm")
 	if err != nil || stored.State != mih.CircuitOpen {
@@ -193,11 +194,11 @@ func TestBreaker_SingleProbe(t *testing.T) {
 		t.Fatalf("the other process sees %s, want open", got)
 	}
 
-	c.Add(29 * time.Second)
+	c.Add(breaker.MinProbeInterval / 2)
 	if err := call(t, p2, svc, nil); mih.ErrorCode(err) != mih.CodeCircuitOpen {
-		t.Fatalf("before the cooldown: %v, want refused", err)
+		t.Fatalf("before the first probe interval: %v, want refused", err)
 	}
-	c.Add(2 * time.Second)
+	c.Add(breaker.MinProbeInterval)
 
 	// Twenty calls at once across both processes: exactly one is the probe.
 	var (

@@ -26,20 +26,35 @@ type hub struct {
 	st     mih.Store
 	b      *breaker.Breaker
 	status atomic.Int32
+	// poison, when set, is a delivery the receiver answers 500 whatever status says.
+	poison atomic.Int64
 	hits   atomic.Int32
 	mu     sync.Mutex
 	times  []time.Time
+	keys   map[int64]string // delivery id → idempotency key, for poison
 	svc    *mih.Service
 }
 
 func newHub(t *testing.T, concurrency int, mut func(*mih.Service)) *hub {
-	h := &hub{t: t, st: openStore(t)}
+	return newHubOn(t, openStore(t), concurrency, mut)
+}
+
+// newHubOn is newHub on a given store.
+func newHubOn(t *testing.T, st mih.Store, concurrency int, mut func(*mih.Service)) *hub {
+	h := &hub{t: t, st: st, keys: map[int64]string{}}
 	h.status.Store(http.StatusInternalServerError)
 	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h.hits.Add(1)
 		h.mu.Lock()
 		h.times = append(h.times, time.Now())
 		h.mu.Unlock()
+		h.mu.Lock()
+		bad := h.keys[h.poison.Load()]
+		h.mu.Unlock()
+		if bad != "" && r.Header.Get("Idempotency-Key") == bad {
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
 		w.WriteHeader(int(h.status.Load()))
 	}))
 	t.Cleanup(rc.Close)
@@ -63,7 +78,7 @@ func newHub(t *testing.T, concurrency int, mut func(*mih.Service)) *hub {
 	gw := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: h.b})
 	w := delivery.New(h.st, h.st, gw, delivery.Config{
 		Wakeup: wake, Owner: "w1", Concurrency: concurrency, PollInterval: 50 * time.Millisecond, ServiceTTL: 10 * time.Millisecond,
-		ShutdownTimeout: 2 * time.Second, Rand: func() float64 { return .5 },
+		ShutdownTimeout: 2 * time.Second, Rand: func() float64 { return .5 }, Health: h.b,
 	})
 	run(t, h.b)
 	run(t, w)
@@ -86,6 +101,9 @@ func (h *hub) deliveries(n int) []int64 {
 			h.t.Fatal(err)
 		}
 		ids[i] = ds[0].ID
+		h.mu.Lock()
+		h.keys[ds[0].ID] = ds[0].IdempotencyKey
+		h.mu.Unlock()
 	}
 	return ids
 }

@@ -30,7 +30,7 @@ const LogSource = "delivery"
 //	success                            succeeded
 //	final failure                      dead, failed (payload when the payload cannot be built)
 //	retryable, attempts left           retrying after gateway.RetryDelay (backoff ±20 %, Retry-After)
-//	retryable, no attempts left        dead, exhausted
+//	retryable, no attempts left        dead, exhausted (see HoldForOutage, which the worker applies)
 //
 // A delivery has 1 + svc.MaxRetries attempts in all; d.Attempts counts the ones already made.
 // An error that is neither a *mih.SendError nor a *mih.Error of CodeInvalid is our own transient
@@ -94,6 +94,24 @@ func Next(svc *mih.Service, d *mih.Delivery, o gateway.Outcome, now time.Time, r
 	r.Attempt = attempt(d, resp, err, code, r.State, now)
 	r.Log = logEntry(d, r, n, err == nil)
 	return r
+}
+
+// HoldForOutage keeps a delivery out of the DLQ while its service is down for everyone. When r
+// would send the delivery dead for running out of attempts (ReasonExhausted) and the service has
+// answered nothing since the delivery's first attempt (lastSuccess not after firstAttempt), the
+// failures are the service's, not the delivery's: r becomes paused, due now, and the last
+// attempt is given back (it stays on record with the outcome paused). The caller then opens the
+// service's circuit, whose probes resume the delivery when the service answers again; if it
+// then fails while others succeed, it goes dead as usual. It reports whether it changed r.
+func HoldForOutage(r *mih.DeliveryResult, firstAttempt, lastSuccess time.Time) bool {
+	if r.State != mih.DeliveryDead || r.DeadReason != mih.ReasonExhausted || lastSuccess.After(firstAttempt) {
+		return false
+	}
+	r.State, r.DeadReason, r.NextAttemptAt, r.CountAttempt = mih.DeliveryPaused, "", r.Now, false
+	if r.Attempt != nil {
+		r.Attempt.Outcome = mih.OutcomePaused
+	}
+	return true
 }
 
 // logEntry is the request-log line of the call behind r, the delivery's n-th.

@@ -49,6 +49,25 @@ type Renderer interface {
 	Render(ctx context.Context, d *mih.Delivery) (method, endpoint string, payload json.RawMessage, err error)
 }
 
+// Health is what a Worker asks before it gives up on a delivery that ran out of attempts:
+// whether the service has answered anyone since, and, when it has not, to open its circuit.
+// *breaker.Breaker implements it.
+type Health interface {
+	// LastSuccess is when the service last answered a call (zero when not known).
+	LastSuccess(service string) time.Time
+	// Trip opens the service's circuit: it is down.
+	Trip(ctx context.Context, svc *mih.Service)
+}
+
+// FirstAttempts is implemented by stores that can tell when a delivery's current attempts began
+// (the store package's does); without it a Worker takes the delivery's creation time, which can
+// only make it give up sooner.
+type FirstAttempts interface {
+	// FirstAttemptAt returns when the first of the delivery's last n counted attempts started
+	// (zero when none is recorded).
+	FirstAttemptAt(ctx context.Context, id int64, n int) (time.Time, error)
+}
+
 // Config tunes a Worker. Zero fields take the defaults below.
 type Config struct {
 	// Owner names this worker in leases; it must be unique per process (host name and pid, or a
@@ -78,6 +97,9 @@ type Config struct {
 	Metrics    *Metrics
 	// Renderer renders deliveries that need enrichment; without one they go to the DLQ.
 	Renderer Renderer
+	// Health, when set, keeps deliveries out of the DLQ while their service is down for
+	// everyone (see HoldForOutage); without it max_retries alone decides.
+	Health Health
 	// Wakeup is the signal that makes the worker claim at once (default: a new one, reached
 	// through Worker.Notify). Pass the one that ingest and the breaker signal.
 	Wakeup *Wakeup
@@ -530,10 +552,41 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 		}
 	}
 	s.result = Next(svc, d, o, w.cfg.Now(), w.cfg.Rand)
+	if o.Err != nil {
+		w.holdForOutage(ctx, svc, d, &s.result)
+	}
 	if rendered {
 		// Kept whatever the outcome, so the DLQ and replays show and send what was rendered.
 		s.result.Payload, s.result.Method, s.result.Endpoint = d.Payload, d.Method, d.Endpoint
 	}
+}
+
+// holdForOutage pauses a delivery that ran out of attempts while its service answered nobody,
+// and opens the service's circuit (HoldForOutage).
+func (w *Worker) holdForOutage(ctx context.Context, svc *mih.Service, d *mih.Delivery, r *mih.DeliveryResult) {
+	h := w.cfg.Health
+	if h == nil || r.State != mih.DeliveryDead || r.DeadReason != mih.ReasonExhausted {
+		return
+	}
+	first := d.CreatedAt
+	switch fa, ok := w.store.(FirstAttempts); {
+	case d.Attempts == 0 && r.Attempt != nil:
+		first = r.Attempt.StartedAt // this was the first
+	case ok:
+		t, err := fa.FirstAttemptAt(ctx, d.ID, d.Attempts)
+		if err != nil {
+			w.log.WarnContext(ctx, "first attempt of an exhausted delivery", "delivery", d.ID, "error", err)
+		} else if !t.IsZero() {
+			first = t
+		}
+	}
+	last := h.LastSuccess(svc.Name)
+	if !HoldForOutage(r, first, last) {
+		return
+	}
+	w.log.WarnContext(ctx, "delivery out of attempts while its service answers nobody: paused, circuit opened",
+		"delivery", d.ID, "service", svc.Name, "first_attempt", first, "last_success", last)
+	h.Trip(ctx, svc)
 }
 
 func (w *Worker) render(ctx context.Context, d *mih.Delivery) (string, string, json.RawMessage, error) {

@@ -8,7 +8,7 @@ import (
 	"github.com/mihhub/mih"
 )
 
-const circuitColumns = `service, state, failures, failing_since, opened_at, retry_at, probe_id, probe_until, version, updated_at`
+const circuitColumns = `service, state, failures, failing_since, opened_at, retry_at, probe_id, probe_until, version, updated_at, last_success_at`
 
 // FindCircuits returns every stored circuit, ordered by service.
 func (s *Store) FindCircuits(ctx context.Context) ([]*mih.Circuit, error) {
@@ -49,18 +49,18 @@ func (s *Store) SwapCircuit(ctx context.Context, c *mih.Circuit) (bool, error) {
 	}
 	now := s.now().UTC()
 	args := []any{c.State, c.Failures, zeroMicros(c.FailingSince), zeroMicros(c.OpenedAt), zeroMicros(c.RetryAt),
-		c.ProbeID, zeroMicros(c.ProbeUntil), c.Version + 1, micros(now)}
+		c.ProbeID, zeroMicros(c.ProbeUntil), c.Version + 1, micros(now), zeroMicros(c.LastSuccessAt)}
 	var (
 		n   int
 		err error
 	)
 	if c.Version == 0 {
 		n, err = s.execCount(ctx, s.db, `INSERT INTO circuits (state, failures, failing_since, opened_at, retry_at,
-			probe_id, probe_until, version, updated_at, service) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			probe_id, probe_until, version, updated_at, last_success_at, service) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (service) DO NOTHING`, append(args, c.Service)...)
 	} else {
 		n, err = s.execCount(ctx, s.db, `UPDATE circuits SET state = ?, failures = ?, failing_since = ?, opened_at = ?,
-			retry_at = ?, probe_id = ?, probe_until = ?, version = ?, updated_at = ?
+			retry_at = ?, probe_id = ?, probe_until = ?, version = ?, updated_at = ?, last_success_at = ?
 			WHERE service = ? AND version = ?`, append(args, c.Service, c.Version)...)
 	}
 	if err != nil {
@@ -78,13 +78,15 @@ func scanCircuit(r interface{ Scan(...any) error }) (*mih.Circuit, error) {
 	var (
 		c                                                mih.Circuit
 		failingSince, openedAt, retryAt, probeUntil, upd int64
+		lastSuccess                                      int64
 	)
 	if err := r.Scan(&c.Service, &c.State, &c.Failures, &failingSince, &openedAt, &retryAt, &c.ProbeID, &probeUntil,
-		&c.Version, &upd); err != nil {
+		&c.Version, &upd, &lastSuccess); err != nil {
 		return nil, err
 	}
 	c.FailingSince, c.OpenedAt, c.RetryAt = fromZeroMicros(failingSince), fromZeroMicros(openedAt), fromZeroMicros(retryAt)
 	c.ProbeUntil, c.UpdatedAt = fromZeroMicros(probeUntil), fromZeroMicros(upd)
+	c.LastSuccessAt = fromZeroMicros(lastSuccess)
 	return &c, nil
 }
 

@@ -634,15 +634,18 @@ func (s *Store) PauseDeliveries(ctx context.Context, service string, now time.Ti
 }
 
 // ResumeDeliveries moves up to limit (0: all) of the service's paused deliveries back to pending
-// (never tried) or retrying, due now, oldest first; the claim then takes them in id order, so the
-// oldest goes first. A limit of one is how the circuit breaker sends its half-open probe.
+// (never tried) or retrying, due now; the claim then takes them in id order, so the oldest goes
+// first. A limit of one is how the circuit breaker sends its half-open probe: it takes the
+// delivery whose last try is oldest, so that a failed probe (paused again with its next attempt
+// set to then) goes to the back, and one delivery the service keeps refusing cannot be the probe
+// every time.
 func (s *Store) ResumeDeliveries(ctx context.Context, service string, limit int, now time.Time) (int, error) {
 	q := `UPDATE deliveries
 		SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'retrying' END, next_attempt_at = ?, updated_at = ?
 		WHERE service = ? AND ` + stateIn("state", mih.Resume.From)
 	args := []any{micros(now), micros(now), service}
 	if limit > 0 {
-		q += ` AND id IN (SELECT id FROM deliveries WHERE service = ? AND ` + stateIn("state", mih.Resume.From) + ` ORDER BY id LIMIT ?)`
+		q += ` AND id IN (SELECT id FROM deliveries WHERE service = ? AND ` + stateIn("state", mih.Resume.From) + ` ORDER BY next_attempt_at, id LIMIT ?)`
 		args = append(args, service, limit)
 	}
 	n, err := s.execCount(ctx, s.db, q, args...)
@@ -650,6 +653,26 @@ func (s *Store) ResumeDeliveries(ctx context.Context, service string, limit int,
 		return 0, fmt.Errorf("resume deliveries: %w", err)
 	}
 	return n, nil
+}
+
+// FirstAttemptAt returns when the first of the delivery's last n counted attempts started: the
+// start of its current attempt budget, since a replay keeps the history but starts the count
+// again. Paused attempts (failed probes, attempts given back) do not count. Zero when there is
+// none.
+func (s *Store) FirstAttemptAt(ctx context.Context, id int64, n int) (time.Time, error) {
+	if n <= 0 {
+		return time.Time{}, nil
+	}
+	var us int64
+	err := s.queryRow(ctx, s.read, `SELECT started_at FROM attempts WHERE delivery_id = ? AND outcome <> ?
+		ORDER BY id DESC LIMIT 1 OFFSET ?`, id, mih.OutcomePaused, n-1).Scan(&us)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return time.Time{}, nil
+	case err != nil:
+		return time.Time{}, fmt.Errorf("first attempt of delivery %d: %w", id, err)
+	}
+	return fromMicros(us), nil
 }
 
 // ExpireDeliveries moves the service's waiting deliveries (pending, retrying, paused) created

@@ -202,6 +202,7 @@ func (h *hub) buildWorkers() error {
 		Metrics:         deliveryMetrics,
 		Renderer:        enrich.New(st, h.sites),
 		Wakeup:          h.wakeup,
+		Health:          h.circuits,
 	})
 	circuits := h.circuits
 	h.maintainer = delivery.NewMaintainer(st, delivery.MaintainerConfig{

@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) mih.Store) {
 		{"Transitions", transitionTests},
 		{"LogStore", logTests},
 		{"CircuitStore", circuitTests},
+		{"Outage", outageTests},
 		{"SiteStore", siteTests},
 		{"LeaseStore", leaseTests},
 		{"SyncStore", syncTests},

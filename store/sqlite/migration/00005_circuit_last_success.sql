@@ -1,0 +1,9 @@
+-- When the service last answered (a success or a 4xx), so that the ledger can tell a delivery
+-- that fails alone from one that fails because the service is down. Unix microseconds UTC, 0
+-- when never.
+
+-- +goose Up
+ALTER TABLE circuits ADD COLUMN last_success_at INTEGER NOT NULL DEFAULT 0;
+
+-- +goose Down
+ALTER TABLE circuits DROP COLUMN last_success_at;
