@@ -5,7 +5,9 @@ import (
 	"database/sql"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -13,8 +15,12 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/breaker"
+	"github.com/mihhub/mih/delivery"
+	"github.com/mihhub/mih/gateway"
 	"github.com/mihhub/mih/store/postgres"
 	"github.com/mihhub/mih/store/storetest"
+	"github.com/mihhub/mih/transport/rest"
 )
 
 var pgSchemas atomic.Int64
@@ -114,6 +120,76 @@ func TestOutage_PoisonAloneStillDies(t *testing.T) {
 		}
 		if got := h.b.State("crm"); got != mih.CircuitClosed {
 			t.Errorf("circuit %s, want closed: the service was up", got)
+		}
+	})
+}
+
+// A 10-second outage with real servers and the defaults of `mih serve` (service settings,
+// worker poll, breaker sync): one delivery a second, a loopback receiver that answers 503 for
+// 10 s. Nothing goes dead and every waiting delivery arrives within 10 s of the return (about 1
+// to 2 s is typical; the bound is the contract, with room for a loaded machine). The simulated
+// 2- and 10-minute outages are in TestOutage_Simulated.
+func TestOutage_Real10s(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a 25 s test")
+	}
+	stores(t, func(t *testing.T, st mih.Store) {
+		var (
+			up      atomic.Int64 // unix nanos when the receiver answers again
+			mu      sync.Mutex
+			arrived = map[string]time.Time{}
+		)
+		rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if time.Now().UnixNano() < up.Load() {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			mu.Lock()
+			if _, ok := arrived[r.Header.Get("Idempotency-Key")]; !ok {
+				arrived[r.Header.Get("Idempotency-Key")] = time.Now()
+			}
+			mu.Unlock()
+		}))
+		t.Cleanup(rc.Close)
+		svc := mih.NewService()
+		svc.Name, svc.BaseURL = "crm", rc.URL
+		if err := st.CreateService(t.Context(), svc); err != nil {
+			t.Fatal(err)
+		}
+		wake := delivery.NewWakeup()
+		b := breaker.New(st, breaker.Options{Notify: wake.Notify})
+		tr := rest.New(rest.Options{})
+		t.Cleanup(func() { tr.Close() })
+		gw := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: b})
+		w := delivery.New(st, st, gw, delivery.Config{Owner: "w1", Wakeup: wake, Health: b})
+		run(t, b)
+		run(t, w)
+
+		h := &hub{t: t, st: st, svc: svc, keys: map[int64]string{}}
+		h.deliveries(1) // a success on record, as in production
+		time.Sleep(500 * time.Millisecond)
+		back := time.Now().Add(10 * time.Second)
+		up.Store(back.UnixNano())
+		var waiting []int64
+		for time.Now().Before(back) {
+			waiting = append(waiting, h.deliveries(1)...)
+			time.Sleep(time.Second)
+		}
+		waitFor(t, 20*time.Second, "every waiting delivery", func() bool {
+			return h.counts()[mih.DeliverySucceeded] == 1+len(waiting)
+		})
+		var last time.Duration
+		mu.Lock()
+		for _, id := range waiting {
+			last = max(last, arrived[h.keys[id]].Sub(back))
+		}
+		mu.Unlock()
+		t.Logf("outage 10s: %d deliveries waiting, the last arrived %s after the receiver came back", len(waiting), last.Round(time.Millisecond))
+		if c := h.counts(); c[mih.DeliveryDead] != 0 {
+			t.Errorf("dead deliveries: %v", c)
+		}
+		if last > 10*time.Second {
+			t.Errorf("the last waiting delivery arrived %s after recovery, want within 10 s", last)
 		}
 	})
 }
