@@ -114,7 +114,7 @@ func simulateOutage(t *testing.T, outage time.Duration) outageRun {
 		var lat []time.Duration
 		for key, at := range created {
 			got, ok := rc.delivered[key]
-			if at.Before(up) && (!ok || got.After(up)) {
+			if at.Before(up) && (!ok || !got.Before(up)) {
 				run.waiting++
 				if ok {
 					lat = append(lat, got.Sub(up))
