@@ -179,4 +179,10 @@ type TailStatus struct {
 	Events     int64 `json:"events"`
 	LateEvents int64 `json:"late_events"`
 	GivenUp    int64 `json:"given_up"`
+	// Queries counts the statements run on the site's database since the tailer started.
+	Queries int64 `json:"queries"`
+	// Process is the process running the tailer, and SavedAt when it last saved this status in
+	// the store; a status read from the store is Running only while SavedAt is recent.
+	Process string    `json:"process,omitempty"`
+	SavedAt time.Time `json:"saved_at,omitzero"`
 }

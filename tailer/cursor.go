@@ -29,6 +29,10 @@ type savedState struct {
 	// Gaps are runs of consecutive missing ids first missed at the same second:
 	// [first id, last id, Unix second].
 	Gaps [][3]int64 `json:"gaps,omitempty"`
+	// Start is the tail_from the position was first set from: when the site's tail_from
+	// changes, the tailer moves to the new starting point (empty in states saved before it was
+	// recorded: kept as they are).
+	Start string `json:"start,omitempty"`
 }
 
 const stateVersion = 1
@@ -36,8 +40,8 @@ const stateVersion = 1
 // stateKey is the meta key of a site's tailer state.
 func stateKey(site string) string { return "logstore:" + site }
 
-func (p *position) marshal(source string) (string, error) {
-	st := savedState{Version: stateVersion, Source: source, Cursor: p.cursor}
+func (p *position) marshal(source, start string) (string, error) {
+	st := savedState{Version: stateVersion, Source: source, Cursor: p.cursor, Start: start}
 	for _, g := range p.gaps {
 		sec := g.since.Unix()
 		if n := len(st.Gaps); n > 0 && st.Gaps[n-1][1] == g.id-1 && st.Gaps[n-1][2] == sec {

@@ -73,11 +73,11 @@ func TestPosition_AdvanceSettle(t *testing.T) {
 func TestPosition_SaveLoad(t *testing.T) {
 	t0 := time.Unix(1767000000, 0)
 	p := position{cursor: 100, gaps: []gap{{11, t0}, {12, t0}, {13, t0}, {20, t0}, {21, t0.Add(time.Second)}}}
-	s, err := p.marshal("postgres://h:5432/moodle")
+	s, err := p.marshal("postgres://h:5432/moodle", StartLatest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `{"version":1,"source":"postgres://h:5432/moodle","cursor":100,"gaps":[[11,13,1767000000],[20,20,1767000000],[21,21,1767000001]]}`
+	want := `{"version":1,"source":"postgres://h:5432/moodle","cursor":100,"gaps":[[11,13,1767000000],[20,20,1767000000],[21,21,1767000001]],"start":"latest"}`
 	if s != want {
 		t.Errorf("got  %s\nwant %s", s, want)
 	}
@@ -85,7 +85,7 @@ func TestPosition_SaveLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Source != "postgres://h:5432/moodle" || q.cursor != 100 || !reflect.DeepEqual(q.gaps, p.gaps) {
+	if st.Source != "postgres://h:5432/moodle" || st.Start != StartLatest || q.cursor != 100 || !reflect.DeepEqual(q.gaps, p.gaps) {
 		t.Errorf("got %+v %+v", st, q)
 	}
 	for _, bad := range []string{

@@ -25,14 +25,33 @@
 // up to 1,000 ids. A Galera cluster whose ids advance by the node count leaves (step - 1)
 // permanent gaps per row written on one node: lower GapTimeout for such a site.
 //
+// # Polling
+//
+// The tailer polls adaptively: after a poll that found rows it looks again after PollMin (10 ms),
+// and each empty poll doubles the wait up to PollInterval (100 ms), so a row committed while the
+// site is busy is read within a few tens of milliseconds and one committed after a quiet spell
+// within PollInterval. An empty poll is one primary-key probe, WHERE id > cursor ORDER BY id
+// LIMIT n, that finds nothing: an idle site costs 10 such queries a second, plus MAX(id) for the
+// status every StatusEvery. Missing ids are re-read on every poll while they are young (a row
+// of a request that commits a moment later) and once a second after that.
+//
 // # Starting point
 //
 // With no saved state (or after ResetPosition), Config.Start says where to begin: "latest" (the
-// default) reads only rows committed after the first start, "beginning" the whole table, a
-// number N the rows from id N on. Rows below the starting point that were not committed yet
-// are awaited too: below the first row for "beginning", among the last 1,000 ids for "latest".
-// The state, once saved, wins over Start; it is also tied to the database it was taken from, and
-// a site pointed at another database starts again from Start.
+// default) reads the rows logged since Config.StartAt, the moment the site was saved (timecreated
+// from one second before it, to absorb Moodle's whole seconds and a little clock difference), or
+// from the first start without StartAt; "beginning" the whole table; a number N the rows from id
+// N on. Rows below the starting point that were not committed yet are awaited too: below the
+// first row for "beginning", among the 1,000 ids below the starting point for "latest". The
+// state, once saved, wins over Start while the site's tail_from stays what it was set from; it is
+// also tied to the database it was taken from: a site pointed at another database, or given
+// another tail_from, starts again from Start.
+//
+// # Status
+//
+// Status is kept in the hub's store too (key tail_status:<site>), written when it changes, at
+// most once a second, and every StatusEvery while nothing changes, so that every process sharing
+// the store can show it, not only the one whose tailer runs.
 //
 // # Failures
 //
@@ -43,8 +62,10 @@
 package tailer
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -63,7 +84,9 @@ const Source = "logstore"
 // Defaults of Config.
 const (
 	DefaultPrefix       = "mdl_"
-	DefaultPollInterval = time.Second
+	DefaultPollInterval = 100 * time.Millisecond
+	DefaultPollMin      = 10 * time.Millisecond
+	DefaultStatusEvery  = 5 * time.Second
 	DefaultBatchSize    = 1000
 	DefaultGapTimeout   = 5 * time.Minute
 	DefaultMaxGaps      = 10000
@@ -76,6 +99,13 @@ const (
 	recheckChunk = 1000
 	// startWindow is how far below the latest row a first start looks for ids not committed yet.
 	startWindow = 1000
+	// youngGap is how long a missing id is re-read on every poll; after that, once a second.
+	youngGap = 2 * time.Second
+	// recheckEvery is how often older missing ids are re-read.
+	recheckEvery = time.Second
+	// startSkew is how far before StartAt "latest" reads rows: Moodle's timecreated is in whole
+	// seconds, and the web server's clock may be a little behind the hub's.
+	startSkew = time.Second
 )
 
 // Start positions.
@@ -99,12 +129,23 @@ type Config struct {
 	DSN string
 	// Prefix is Moodle's table prefix ($CFG->prefix), "mdl_" by default.
 	Prefix string
-	// PollInterval is the wait between polls once the tailer has caught up.
+	// PollInterval is the longest wait between polls, reached after a few empty ones (default
+	// 100 ms); PollMin is the wait after a poll that found rows (default 10 ms, at most
+	// PollInterval). See the package comment.
 	PollInterval time.Duration
+	PollMin      time.Duration
+	// StatusEvery is how often an idle tailer refreshes MaxID and saves its status in the store
+	// (default 5 s).
+	StatusEvery time.Duration
 	// BatchSize is the most rows read and ingested at once (at most MaxBatchSize).
 	BatchSize int
 	// Start is "latest", "beginning" or an id to start from, used when no state is saved.
 	Start string
+	// StartAt is when "latest" was chosen: the time the site was saved. Zero means the moment
+	// the tailer first runs.
+	StartAt time.Time
+	// Process names the process running the tailer in the status kept in the store.
+	Process string
 	// GapTimeout is how long a missing id is awaited (see the package comment).
 	GapTimeout time.Duration
 	// MaxGaps bounds the missing ids awaited at once.
@@ -137,7 +178,12 @@ type Tailer struct {
 
 	// Owned by the goroutine in Run.
 	pos         position
+	start       string // the tail_from pos was set from
 	belowWarned bool
+	rechecked   time.Time // when the gaps were last re-read
+	maxRead     time.Time // when MaxID was last read
+	published   time.Time // when the status was last saved in the store
+	dirty       bool      // the status changed since it was saved
 }
 
 var prefixRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,29}$`)
@@ -156,7 +202,7 @@ func New(cfg Config, state mih.MetaStore, sink Sink) (*Tailer, error) {
 		cfg: cfg, db: db, table: cfg.Prefix + "logstore_standard_log", state: state, sink: sink,
 		logger: cfg.Logger.With("site", cfg.Site, "db", db.redacted), now: cfg.Now,
 	}
-	t.status = Status{Site: cfg.Site, DB: db.redacted}
+	t.status = Status{Site: cfg.Site, DB: db.redacted, Process: cfg.Process}
 	return t, nil
 }
 
@@ -205,7 +251,8 @@ func (c *Config) normalize() (*database, error) {
 		v   *time.Duration
 		def time.Duration
 	}{
-		{&c.PollInterval, DefaultPollInterval}, {&c.GapTimeout, DefaultGapTimeout},
+		{&c.PollInterval, DefaultPollInterval}, {&c.PollMin, DefaultPollMin}, {&c.StatusEvery, DefaultStatusEvery},
+		{&c.GapTimeout, DefaultGapTimeout},
 		{&c.QueryTimeout, DefaultQueryTimeout}, {&c.RetryMin, DefaultRetryMin}, {&c.RetryMax, DefaultRetryMax},
 	} {
 		if *d.v == 0 {
@@ -216,6 +263,7 @@ func (c *Config) normalize() (*database, error) {
 		}
 	}
 	c.RetryMax = max(c.RetryMax, c.RetryMin)
+	c.PollMin = min(c.PollMin, c.PollInterval)
 	if c.DSN == "" {
 		return nil, mih.Errorf(mih.CodeInvalid, "db: required to tail the log store")
 	}
@@ -268,34 +316,46 @@ func (t *Tailer) Run(ctx context.Context) error {
 	src := newSource(db, t.db.kind, t.table, t.cfg.Site, t.cfg.QueryTimeout)
 
 	t.logger.Info("log store tailer started", "table", t.table)
+	defer t.unpublish()
 	loaded := false
 	failures := 0
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	idle := t.cfg.PollMin
 	for {
 		var err error
-		more := false
+		more, found := false, false
 		if !loaded {
 			err = t.load(ctx, src)
 			loaded = err == nil
 		}
 		if err == nil {
-			more, err = t.poll(ctx, src)
+			more, found, err = t.poll(ctx, src)
 		}
 		if ctx.Err() != nil {
 			t.logger.Info("log store tailer stopped", "cursor", t.pos.cursor, "gaps", len(t.pos.gaps))
 			return nil
 		}
-		wait := t.cfg.PollInterval
+		// Rows come in bursts (a Moodle request logs several, a busy site many): look again soon
+		// after some came, and back off toward PollInterval while none do.
+		if found {
+			idle = t.cfg.PollMin
+		} else {
+			idle = min(2*idle, t.cfg.PollInterval)
+		}
+		wait := idle
 		if err != nil {
 			failures++
 			wait = retryWait(failures, t.cfg.RetryMin, t.cfg.RetryMax)
 			t.failed(err, failures, wait)
+			t.publish(ctx, true)
 		} else {
 			if failures > 0 {
 				t.logger.Info("log store reachable again", "failures", failures)
+				t.dirty = true
 			}
 			failures = 0
+			t.publish(ctx, false)
 			if more {
 				continue
 			}
@@ -349,7 +409,10 @@ func (t *Tailer) load(ctx context.Context, src *source) error {
 		case st.Source != t.db.source:
 			t.logger.Warn("saved position belongs to another database; starting again", "saved_source", st.Source,
 				"source", t.db.source, "start", t.cfg.Start)
+		case st.Start != "" && st.Start != t.cfg.Start:
+			t.logger.Info("tail_from changed; starting again", "saved_start", st.Start, "start", t.cfg.Start)
 		default:
+			t.start = cmp.Or(st.Start, t.cfg.Start)
 			t.pos = pos
 			t.logger.Info("log store position restored", "cursor", pos.cursor, "gaps", len(pos.gaps))
 			t.report(func(s *Status) { s.Cursor, s.Gaps = pos.cursor, len(pos.gaps) })
@@ -364,11 +427,23 @@ func (t *Tailer) load(ctx context.Context, src *source) error {
 	// newest kept: old ids missing there were pruned); from the latest row, the ids missing among
 	// the last startWindow below it.
 	t.pos = position{}
+	t.start = t.cfg.Start
 	switch t.cfg.Start {
 	case StartLatest:
 		top, ok, err := src.maxID(ctx)
 		if err != nil {
 			return err
+		}
+		if ok && !t.cfg.StartAt.IsZero() {
+			// The rows logged since the site was saved are read even though the tailer starts
+			// later: the row before the first of them is the top.
+			first, found, err := src.firstSince(ctx, t.cfg.StartAt.Add(-startSkew).Unix())
+			if err != nil {
+				return err
+			}
+			if found {
+				top = first - 1
+			}
 		}
 		if ok {
 			lo := max(0, top-startWindow)
@@ -395,7 +470,7 @@ func (t *Tailer) load(ctx context.Context, src *source) error {
 }
 
 func (t *Tailer) save(ctx context.Context) error {
-	v, err := t.pos.marshal(t.db.source)
+	v, err := t.pos.marshal(t.db.source, t.start)
 	if err != nil {
 		return fmt.Errorf("save the position: %w", err)
 	}
@@ -411,25 +486,91 @@ func (t *Tailer) report(f func(*Status)) {
 	t.mu.Unlock()
 }
 
-// poll re-checks the gaps, then reads batches until it has caught up or PollInterval has passed
-// (more is then true: poll again at once, after another look at the gaps).
-func (t *Tailer) poll(ctx context.Context, src *source) (more bool, err error) {
+// statusKey is the meta key of a site's tailer status.
+func statusKey(site string) string { return "tail_status:" + site }
+
+// publish saves the status in the store when it changed (at most once a second, at once when
+// now is true) or every StatusEvery, so that every process can show it.
+func (t *Tailer) publish(ctx context.Context, now bool) {
+	at := t.now()
+	since := at.Sub(t.published)
+	if !now && !(t.dirty && since >= time.Second) && since < t.cfg.StatusEvery {
+		return
+	}
+	t.mu.Lock()
+	t.status.SavedAt = at.UTC()
+	st := t.status
+	t.mu.Unlock()
+	st.Running = true
+	t.published, t.dirty = at, false
+	b, err := json.Marshal(st)
+	if err == nil {
+		err = t.state.SetMeta(ctx, statusKey(t.cfg.Site), string(b))
+	}
+	if err != nil && ctx.Err() == nil {
+		t.logger.Warn("log store tailer: cannot save its status", "err", err)
+	}
+}
+
+// unpublish saves the status as stopped when Run ends.
+func (t *Tailer) unpublish() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	t.mu.Lock()
+	t.status.SavedAt = t.now().UTC()
+	st := t.status
+	t.mu.Unlock()
+	st.Running = false
+	if b, err := json.Marshal(st); err == nil {
+		if err := t.state.SetMeta(ctx, statusKey(t.cfg.Site), string(b)); err != nil {
+			t.logger.Warn("log store tailer: cannot save its status", "err", err)
+		}
+	}
+}
+
+// StoredStatus reads a site's tailer status as the process running it last saved it; nil when
+// none was saved. A status not refreshed for 3 × StatusEvery (the default) reads as not
+// running: its process died or lost the database.
+func StoredStatus(ctx context.Context, state mih.MetaStore, site string, now time.Time) (*Status, error) {
+	v, err := state.GetMeta(ctx, statusKey(site))
+	switch {
+	case mih.ErrorCode(err) == mih.CodeNotFound || err == nil && v == "":
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("read the tailer status of site %q: %w", site, err)
+	}
+	var st Status
+	if err := json.Unmarshal([]byte(v), &st); err != nil {
+		return nil, fmt.Errorf("read the tailer status of site %q: %w", site, err)
+	}
+	if now.Sub(st.SavedAt) > 3*DefaultStatusEvery {
+		st.Running = false
+	}
+	return &st, nil
+}
+
+// poll re-checks the gaps when due, then reads batches until it has caught up or a second has
+// passed (more is then true: poll again at once, after another look at the gaps). found says
+// whether it read any row.
+func (t *Tailer) poll(ctx context.Context, src *source) (more, found bool, err error) {
 	began := t.now()
-	if len(t.pos.gaps) > 0 {
+	if n := len(t.pos.gaps); n > 0 && (began.Sub(t.rechecked) >= recheckEvery || began.Sub(t.pos.gaps[n-1].since) < youngGap) {
+		t.rechecked = began
 		if err := t.recheck(ctx, src, began); err != nil {
-			return false, err
+			return false, false, err
 		}
 	}
 	for {
 		rows, err := src.next(ctx, t.pos.cursor, t.cfg.BatchSize)
 		if err != nil {
-			return false, err
+			return false, found, err
 		}
 		if len(rows) == 0 {
 			break
 		}
+		found = true
 		if err := t.ingest(ctx, rows); err != nil {
-			return false, err
+			return false, found, err
 		}
 		ids := make([]int64, len(rows))
 		for i, r := range rows {
@@ -446,7 +587,7 @@ func (t *Tailer) poll(ctx context.Context, src *source) (more bool, err error) {
 			t.logger.Warn("too many missing log ids awaited; the oldest are given up", "given_up", over, "max_gaps", t.cfg.MaxGaps)
 		}
 		if err := t.save(ctx); err != nil {
-			return false, err
+			return false, found, err
 		}
 		t.report(func(s *Status) {
 			s.Cursor, s.Gaps = t.pos.cursor, len(t.pos.gaps)
@@ -456,14 +597,25 @@ func (t *Tailer) poll(ctx context.Context, src *source) (more bool, err error) {
 		if len(rows) < t.cfg.BatchSize {
 			break
 		}
-		if t.now().Sub(began) >= t.cfg.PollInterval {
+		if t.now().Sub(began) >= time.Second {
 			more = true
 			break
 		}
 	}
+	t.report(func(s *Status) {
+		s.LastPoll = t.now().UTC()
+		s.Failures = 0
+	})
+	t.dirty = t.dirty || found
+	// MAX(id) is for the status and a sanity check only: read when rows came, else every
+	// StatusEvery, so that an idle poll stays one query.
+	if !found && t.now().Sub(t.maxRead) < t.cfg.StatusEvery {
+		return more, found, nil
+	}
+	t.maxRead = t.now()
 	maxID, _, err := src.maxID(ctx)
 	if err != nil {
-		return false, err
+		return false, found, err
 	}
 	if maxID < t.pos.cursor && !t.belowWarned {
 		// The table was emptied, or the database restored from an older backup: ids up to the
@@ -472,12 +624,8 @@ func (t *Tailer) poll(ctx context.Context, src *source) (more bool, err error) {
 		t.logger.Warn("the log table's highest id is below the cursor: was it emptied or restored? Rows are read above the cursor only",
 			"max_id", maxID, "cursor", t.pos.cursor)
 	}
-	t.report(func(s *Status) {
-		s.MaxID, s.Lag = maxID, max(0, maxID-t.pos.cursor)
-		s.LastPoll = t.now().UTC()
-		s.Failures = 0
-	})
-	return more, nil
+	t.report(func(s *Status) { s.MaxID, s.Lag = maxID, max(0, maxID-t.pos.cursor) })
+	return more, found, nil
 }
 
 // recheck reads the awaited ids again, ingests the rows that showed up and gives up the gaps
@@ -516,6 +664,7 @@ func (t *Tailer) recheck(ctx context.Context, src *source, began time.Time) erro
 	if expired > 0 {
 		t.logger.Debug("missing log ids given up", "ids", expired, "after", t.cfg.GapTimeout)
 	}
+	t.dirty = true
 	t.report(func(s *Status) {
 		s.Gaps = len(t.pos.gaps)
 		s.Events += int64(late)

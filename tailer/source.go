@@ -28,6 +28,7 @@ type source struct {
 	qMax    string
 	qIDs    string
 	qByIDs  string // followed by the condition on id
+	qSince  string
 }
 
 func newSource(db *sql.DB, kind, table, site string, timeout time.Duration) *source {
@@ -41,6 +42,8 @@ func newSource(db *sql.DB, kind, table, site string, timeout time.Duration) *sou
 		qMax:   `SELECT MAX(id) FROM ` + table,
 		qIDs:   `SELECT id FROM ` + table + ` WHERE id > ` + arg(1) + ` AND id <= ` + arg(2) + ` ORDER BY id`,
 		qByIDs: `SELECT ` + columns + ` FROM ` + table + ` WHERE id `,
+		// Moodle indexes timecreated, so this reads a short range of that index.
+		qSince: `SELECT MIN(id) FROM ` + table + ` WHERE timecreated >= ` + arg(1),
 	}
 }
 
@@ -113,6 +116,18 @@ func (s *source) maxID(ctx context.Context) (int64, bool, error) {
 	var n sql.NullInt64
 	if err := s.db.QueryRowContext(ctx, s.qMax).Scan(&n); err != nil {
 		return 0, false, fmt.Errorf("read the log table's id range: %w", err)
+	}
+	return n.Int64, n.Valid, nil
+}
+
+// firstSince returns the lowest id of the rows logged at or after the Unix second since, and
+// false when there is none.
+func (s *source) firstSince(ctx context.Context, since int64) (int64, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var n sql.NullInt64
+	if err := s.db.QueryRowContext(ctx, s.qSince, since).Scan(&n); err != nil {
+		return 0, false, fmt.Errorf("find the first log row since %d: %w", since, err)
 	}
 	return n.Int64, n.Valid, nil
 }

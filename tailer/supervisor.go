@@ -17,13 +17,23 @@ type SupervisorStore interface {
 	mih.MetaStore
 }
 
+// SiteVersioner is implemented by stores that can tell cheaply whether the sites changed (the
+// store package's does): a Supervisor then checks every Watch instead of rereading the sites.
+type SiteVersioner interface {
+	// SitesVersion changes whenever a site is created, updated or deleted.
+	SitesVersion(ctx context.Context) (string, error)
+}
+
 // SupervisorConfig tunes a Supervisor.
 type SupervisorConfig struct {
 	// Owner names this process in leases. Required.
 	Owner string
-	// Check is how often the sites are reread and the leases renewed (default 5 s): a site
-	// added, changed or removed takes effect within it.
+	// Check is how often the sites are reread and the leases renewed (default 5 s).
 	Check time.Duration
+	// Watch is how often the store is asked whether the sites changed (default 1 s): a site
+	// added, changed or removed takes effect within it, in whichever process holds its lease.
+	// Without a SiteVersioner store, changes take effect within Check.
+	Watch time.Duration
 	// Lease is how long a process holds a site's tailer without renewing (default 30 s): when a
 	// process dies, another takes the site over after it.
 	Lease time.Duration
@@ -58,6 +68,9 @@ func NewSupervisor(store SupervisorStore, sink Sink, cfg SupervisorConfig) *Supe
 	if cfg.Check <= 0 {
 		cfg.Check = 5 * time.Second
 	}
+	if cfg.Watch <= 0 {
+		cfg.Watch = time.Second
+	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = 30 * time.Second
 	}
@@ -73,8 +86,16 @@ func NewSupervisor(store SupervisorStore, sink Sink, cfg SupervisorConfig) *Supe
 	return &Supervisor{store: store, sink: sink, cfg: cfg, running: map[string]*supervised{}}
 }
 
-// Status returns the status of a site's tailer when this process runs it, else nil.
+// Status returns the status of a site's tailer: live when this process runs it, else as the
+// process running it last saved it in the store; nil when no tailer ever ran for the site.
 func (s *Supervisor) Status(site string) *Status {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return s.StatusContext(ctx, site)
+}
+
+// Local returns the live status of a site's tailer when this process runs it, else nil.
+func (s *Supervisor) Local(site string) *Status {
 	s.mu.Lock()
 	r := s.running[site]
 	s.mu.Unlock()
@@ -85,17 +106,58 @@ func (s *Supervisor) Status(site string) *Status {
 	return &st
 }
 
+// StatusContext is Status with a context for the store read.
+func (s *Supervisor) StatusContext(ctx context.Context, site string) *Status {
+	if st := s.Local(site); st != nil {
+		return st
+	}
+	st, err := StoredStatus(ctx, s.store, site, s.cfg.Now())
+	if err != nil {
+		s.cfg.Logger.WarnContext(ctx, "log store tailer: cannot read the saved status", "site", site, "error", err)
+		return nil
+	}
+	return st
+}
+
 // Run supervises until ctx ends, then stops every tailer and gives up its leases.
 func (s *Supervisor) Run(ctx context.Context) error {
 	t := time.NewTicker(s.cfg.Check)
 	defer t.Stop()
+	w := time.NewTicker(s.cfg.Watch)
+	defer w.Stop()
+	versions, _ := s.store.(SiteVersioner)
+	var version string
 	for {
+		if versions != nil {
+			v, err := versions.SitesVersion(ctx)
+			if err == nil {
+				version = v
+			}
+		}
 		s.round(ctx)
-		select {
-		case <-ctx.Done():
-			s.stopAll()
-			return nil
-		case <-t.C:
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				s.stopAll()
+				return nil
+			case <-t.C:
+				break wait
+			case <-w.C:
+				if versions == nil {
+					continue
+				}
+				v, err := versions.SitesVersion(ctx)
+				if err != nil {
+					if ctx.Err() == nil {
+						s.cfg.Logger.WarnContext(ctx, "log store tailers: cannot check the sites", "error", err)
+					}
+					continue
+				}
+				if v != version {
+					break wait
+				}
+			}
 		}
 	}
 }
@@ -156,6 +218,8 @@ func leaseName(site string) string { return "tail:" + site }
 func (s *Supervisor) start(ctx context.Context, site *mih.Site) {
 	cfg := s.cfg.Tailer
 	cfg.Site, cfg.DSN, cfg.Prefix, cfg.Start = site.Name, site.DB, site.Prefix, site.TailFrom
+	// "latest" is when the site was saved, not when this tailer happens to start.
+	cfg.StartAt, cfg.Process = site.UpdatedAt, s.cfg.Owner
 	if cfg.Logger == nil {
 		cfg.Logger = s.cfg.Logger
 	}

@@ -39,12 +39,12 @@ func TestSupervisor(t *testing.T) {
 	}
 	m.mustInsert(t, rows...)
 	waitFor(t, 10*time.Second, "50 events", func() bool { return len(h.eventIDs(t, "main")) == 50 })
-	if (a.Status("main") == nil) == (b.Status("main") == nil) {
-		t.Fatalf("tailing in a: %v, in b: %v; want exactly one", a.Status("main") != nil, b.Status("main") != nil)
+	if (a.Local("main") == nil) == (b.Local("main") == nil) {
+		t.Fatalf("tailing in a: %v, in b: %v; want exactly one", a.Local("main") != nil, b.Local("main") != nil)
 	}
 	// The process that tails goes away; the other takes the site over from the saved position.
 	other := b
-	if a.Status("main") != nil {
+	if a.Local("main") != nil {
 		stopA()
 	} else {
 		stopB()
@@ -52,7 +52,7 @@ func TestSupervisor(t *testing.T) {
 	}
 	m.mustInsert(t, rows[:20]...)
 	waitFor(t, 10*time.Second, "the other process to take over and 70 events", func() bool {
-		return other.Status("main") != nil && len(h.eventIDs(t, "main")) == 70
+		return other.Local("main") != nil && len(h.eventIDs(t, "main")) == 70
 	})
 	if got := h.sink.duplicates.Load(); got > 50 {
 		t.Errorf("%d duplicates after the handover: the saved position was not used", got)
@@ -62,5 +62,5 @@ func TestSupervisor(t *testing.T) {
 	if err := h.store.UpdateSite(ctx, site); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 5*time.Second, "the tailer to stop", func() bool { return other.Status("main") == nil })
+	waitFor(t, 5*time.Second, "the tailer to stop", func() bool { return other.Local("main") == nil })
 }

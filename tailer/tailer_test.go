@@ -367,11 +367,10 @@ func TestTailer_Start(t *testing.T) {
 			}
 		}
 
-		// Restarted with another Start, a site goes on from its saved position.
+		// Restarted with the same Start, a site goes on from its saved position.
 		tailers[1].stop()
 		calls := h.sink.calls.Load()
 		cfg := cfgs["beginning"]
-		cfg.Start = "1"
 		r := start(t, cfg, h)
 		waitFor(t, 30*time.Second, "a poll", func() bool { return !r.t.Status().LastPoll.IsZero() })
 		if st := r.t.Status(); st.Cursor != added[2] || st.Events != 0 {
@@ -381,13 +380,23 @@ func TestTailer_Start(t *testing.T) {
 			t.Errorf("the restarted tailer handed %d batches to the sink, want 0", n-calls)
 		}
 
-		// After ResetPosition the site starts again from Start: the rows come again, and the
-		// store drops them as duplicates.
+		// With another Start (the site's tail_from changed) it moves there: from id 6, the rows
+		// come again, and the store drops them as duplicates.
+		r.stop()
+		cfg.Start = strconv.FormatInt(old[5], 10)
+		dups := h.sink.duplicates.Load()
+		r = start(t, cfg, h)
+		waitFor(t, 30*time.Second, "the rows again from the new start", func() bool {
+			return h.sink.duplicates.Load()-dups == int64(len(old)-5+len(added))
+		})
+
+		// After ResetPosition the site starts again from Start, too.
 		r.stop()
 		if err := tailer.ResetPosition(t.Context(), h.store, "beginning"); err != nil {
 			t.Fatal(err)
 		}
-		dups := h.sink.duplicates.Load()
+		cfg.Start = "1"
+		dups = h.sink.duplicates.Load()
 		r = start(t, cfg, h)
 		waitFor(t, 30*time.Second, "the rows again", func() bool { return h.sink.duplicates.Load()-dups == int64(len(old)+len(added)) })
 		if st := r.t.Status(); st.Cursor != added[2] {

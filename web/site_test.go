@@ -573,7 +573,7 @@ func TestSite_TailStatus(t *testing.T) {
 	if !strings.Contains(quiet, "off") {
 		t.Errorf("the row of quiet: %s", quiet)
 	}
-	must(t, u.get("/sites/main/edit"), http.StatusOK, "failing", "in this process", "failed polls in a row")
+	must(t, u.get("/sites/main/edit"), http.StatusOK, "failing", "in process <code>test</code>", "failed polls in a row")
 	must(t, u.get("/sites/elsewhere/edit"), http.StatusOK, "tailed by another process of the hub")
 	u.noSecrets(siteSecretValues...)
 }

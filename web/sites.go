@@ -35,15 +35,16 @@ type tailView struct {
 	On bool
 	// Known is false when the hub runs without tailers (Config.Tailers nil).
 	Known bool
-	// Here is set when this process runs the tailer; Status is then its status, LastError
-	// passed through the site's redactor.
+	// Here is set when the tailer's status is known: live from this process, or as the
+	// process running it saved it in the store. Status is then its status, LastError passed
+	// through the site's redactor.
 	Here   bool
 	Badge  badge
 	Status struct {
 		Cursor, MaxID, Lag, Events int64
 		Gaps, Failures             int
 		LastPoll, LastErrorAt      time.Time
-		LastError                  string
+		LastError, Process         string
 	}
 }
 
@@ -69,7 +70,7 @@ func (h *Handler) tailOf(s *mih.Site) tailView {
 	ts := &tv.Status
 	ts.Cursor, ts.MaxID, ts.Lag, ts.Events = st.Cursor, st.MaxID, st.Lag, st.Events
 	ts.Gaps, ts.Failures = st.Gaps, st.Failures
-	ts.LastPoll, ts.LastErrorAt = st.LastPoll, st.LastErrorAt
+	ts.LastPoll, ts.LastErrorAt, ts.Process = st.LastPoll, st.LastErrorAt, st.Process
 	// The tailer scrubs the password from its errors already; a driver that quotes the DSN
 	// some other way is caught here.
 	ts.LastError = siteSecrets(s).apply(st.LastError)
