@@ -12,6 +12,41 @@ var outageTests = []test{
 	{"CircuitLastSuccess", testCircuitLastSuccess},
 	{"FirstAttemptAt", testFirstAttemptAt},
 	{"ProbeRotates", testProbeRotates},
+	{"SitesVersion", testSitesVersion},
+}
+
+// SitesVersion changes with every create, update and delete of a site, and only then.
+func testSitesVersion(t *testing.T, s mih.Store) {
+	sv, versioned := s.(interface {
+		SitesVersion(ctx context.Context) (string, error)
+	})
+	if !versioned {
+		t.Skip("the store has no sites version")
+	}
+	ctx := t.Context()
+	seen := map[string]bool{}
+	step := func(what string, change func()) {
+		t.Helper()
+		change()
+		v := must[string](t)(sv.SitesVersion(ctx))
+		if seen[v] {
+			t.Errorf("after %s: version %q seen before", what, v)
+		}
+		seen[v] = true
+		if again := must[string](t)(sv.SitesVersion(ctx)); again != v {
+			t.Errorf("after %s: version moved from %q to %q without a change", what, v, again)
+		}
+	}
+	step("nothing", func() {})
+	a, b := NewSite("a"), NewSite("b")
+	step("create", func() { ok(t, s.CreateSite(ctx, a)) })
+	step("create another", func() { ok(t, s.CreateSite(ctx, b)) })
+	step("update", func() {
+		time.Sleep(2 * time.Millisecond) // updated_at is in microseconds
+		a.Tail = false
+		ok(t, s.UpdateSite(ctx, a))
+	})
+	step("delete", func() { ok(t, s.DeleteSite(ctx, "b")) })
 }
 
 // The last success of a service is kept with its circuit and survives the changes of state.
