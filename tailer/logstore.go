@@ -173,6 +173,7 @@ type Tailer struct {
 	now    func() time.Time
 
 	running atomic.Bool
+	queries atomic.Int64 // statements run on the site's database
 	mu      sync.Mutex
 	status  Status
 
@@ -297,6 +298,7 @@ func (t *Tailer) Status() Status {
 	defer t.mu.Unlock()
 	s := t.status
 	s.Running = t.running.Load()
+	s.Queries = t.queries.Load()
 	return s
 }
 
@@ -313,7 +315,7 @@ func (t *Tailer) Run(ctx context.Context) error {
 	db.SetMaxOpenConns(2)
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxLifetime(30 * time.Minute)
-	src := newSource(db, t.db.kind, t.table, t.cfg.Site, t.cfg.QueryTimeout)
+	src := newSource(db, t.db.kind, t.table, t.cfg.Site, t.cfg.QueryTimeout, &t.queries)
 
 	t.logger.Info("log store tailer started", "table", t.table)
 	defer t.unpublish()
@@ -501,7 +503,7 @@ func (t *Tailer) publish(ctx context.Context, now bool) {
 	t.status.SavedAt = at.UTC()
 	st := t.status
 	t.mu.Unlock()
-	st.Running = true
+	st.Running, st.Queries = true, t.queries.Load()
 	t.published, t.dirty = at, false
 	b, err := json.Marshal(st)
 	if err == nil {
@@ -520,7 +522,7 @@ func (t *Tailer) unpublish() {
 	t.status.SavedAt = t.now().UTC()
 	st := t.status
 	t.mu.Unlock()
-	st.Running = false
+	st.Running, st.Queries = false, t.queries.Load()
 	if b, err := json.Marshal(st); err == nil {
 		if err := t.state.SetMeta(ctx, statusKey(t.cfg.Site), string(b)); err != nil {
 			t.logger.Warn("log store tailer: cannot save its status", "err", err)

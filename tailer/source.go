@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mihhub/mih"
@@ -29,15 +30,17 @@ type source struct {
 	qIDs    string
 	qByIDs  string // followed by the condition on id
 	qSince  string
+	// queries counts the statements run, for Status.Queries.
+	queries *atomic.Int64
 }
 
-func newSource(db *sql.DB, kind, table, site string, timeout time.Duration) *source {
+func newSource(db *sql.DB, kind, table, site string, timeout time.Duration, queries *atomic.Int64) *source {
 	arg := func(n int) string { return "?" }
 	if kind == Postgres {
 		arg = func(n int) string { return "$" + strconv.Itoa(n) }
 	}
 	return &source{
-		db: db, kind: kind, site: site, timeout: timeout,
+		db: db, kind: kind, site: site, timeout: timeout, queries: queries,
 		qNext:  `SELECT ` + columns + ` FROM ` + table + ` WHERE id > ` + arg(1) + ` ORDER BY id LIMIT ` + arg(2),
 		qMax:   `SELECT MAX(id) FROM ` + table,
 		qIDs:   `SELECT id FROM ` + table + ` WHERE id > ` + arg(1) + ` AND id <= ` + arg(2) + ` ORDER BY id`,
@@ -58,6 +61,7 @@ type row struct {
 func (s *source) next(ctx context.Context, cursor int64, limit int) ([]row, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	s.queries.Add(1)
 	rows, err := s.db.QueryContext(ctx, s.qNext, cursor, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read log rows after id %d: %w", cursor, err)
@@ -98,6 +102,7 @@ func (s *source) byIDs(ctx context.Context, ids []int64) ([]row, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	s.queries.Add(1)
 	rows, err := s.db.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("re-read %d missing log ids: %w", len(ids), err)
@@ -114,6 +119,7 @@ func (s *source) maxID(ctx context.Context) (int64, bool, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var n sql.NullInt64
+	s.queries.Add(1)
 	if err := s.db.QueryRowContext(ctx, s.qMax).Scan(&n); err != nil {
 		return 0, false, fmt.Errorf("read the log table's id range: %w", err)
 	}
@@ -126,6 +132,7 @@ func (s *source) firstSince(ctx context.Context, since int64) (int64, bool, erro
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	var n sql.NullInt64
+	s.queries.Add(1)
 	if err := s.db.QueryRowContext(ctx, s.qSince, since).Scan(&n); err != nil {
 		return 0, false, fmt.Errorf("find the first log row since %d: %w", since, err)
 	}
@@ -136,6 +143,7 @@ func (s *source) firstSince(ctx context.Context, since int64) (int64, bool, erro
 func (s *source) ids(ctx context.Context, lo, hi int64) ([]int64, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
+	s.queries.Add(1)
 	rows, err := s.db.QueryContext(ctx, s.qIDs, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("read log ids %d to %d: %w", lo+1, hi, err)

@@ -49,6 +49,8 @@ Usage:
   mih dlq delete ID… | --all [--service S] [--rule N]
   mih bench [--events N] [--batch N] [--rate R] [--database URL]
                                     measure ingest → delivery throughput and latency
+  mih bench-capture --moodle-url URL --moodle-token T --moodle-db DSN
+                                    measure a real Moodle's capture latency (tailer, HTTP) and idle cost
   mih version
 
 Run 'mih COMMAND --help' for the flags of a command. Every flag is also an environment
@@ -77,6 +79,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		err = runDLQ(ctx, args[1:], environ, stdout)
 	case "bench":
 		err = runBench(ctx, args[1:], environ, stdout)
+	case "bench-capture":
+		err = runBenchCapture(ctx, args[1:], environ, stdout)
 	case "sync":
 		err = runSync(ctx, args[1:], environ, stdout, stderr)
 	case "admin":
