@@ -513,3 +513,112 @@ func TestBreaker_ClosedElsewhereResumesStalePauses(t *testing.T) {
 type wakeFunc func()
 
 func (f wakeFunc) Notify() { f() }
+
+// Probes start a second apart and slow down with the outage, never beyond cooldown_s.
+func TestProbeInterval(t *testing.T) {
+	svc := mih.NewService() // cooldown_s 30
+	for _, tc := range []struct{ open, want time.Duration }{
+		{0, time.Second},
+		{90 * time.Second, time.Second},
+		{2 * time.Minute, 1200 * time.Millisecond},
+		{10 * time.Minute, 6 * time.Second},
+		{50 * time.Minute, 30 * time.Second},
+		{24 * time.Hour, 30 * time.Second},
+	} {
+		if got := breaker.ProbeInterval(svc, tc.open); got != tc.want {
+			t.Errorf("open %s: %s, want %s", tc.open, got, tc.want)
+		}
+	}
+	svc.Circuit.CooldownS = 0.2
+	if got := breaker.ProbeInterval(svc, time.Hour); got != 200*time.Millisecond {
+		t.Errorf("cooldown 0.2 s: %s, want 200ms", got)
+	}
+}
+
+// A failed probe reopens the circuit with the outage's start kept, so that the next probe's wait
+// grows with the outage.
+func TestBreaker_FailedProbeKeepsTheOutageStart(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	b := newBreaker(st, c, "p1")
+	open(t, b, svc)
+	opened := b.Circuit("crm").OpenedAt
+	c.Add(10 * time.Minute)
+	if err := call(t, b, svc, err500); err != nil {
+		t.Fatalf("the probe was refused: %v", err)
+	}
+	got := b.Circuit("crm")
+	if got.State != mih.CircuitOpen || !got.OpenedAt.Equal(opened) {
+		t.Fatalf("after a failed probe: %s opened at %v, want open since %v", got.State, got.OpenedAt, opened)
+	}
+	if want := c.Now().Add(6 * time.Second); !got.RetryAt.Equal(want) {
+		t.Errorf("next probe at %v, want %v (1 %% of 10 minutes)", got.RetryAt, want)
+	}
+}
+
+// The last success is shared through the store: a process that saw none itself learns it at its
+// next sync, and it is written at most every SuccessEvery.
+func TestBreaker_LastSuccessShared(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	p1, p2 := newBreaker(st, c, "p1"), newBreaker(st, c, "p2")
+	if !p2.LastSuccess("crm").IsZero() {
+		t.Fatal("a last success before any call")
+	}
+	first := c.Now()
+	if err := call(t, p1, svc, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := p2.Sync(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got := p2.LastSuccess("crm"); !got.Equal(first) {
+		t.Errorf("the other process sees %v, want %v", got, first)
+	}
+	stored, err := st.FindCircuit(t.Context(), "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	version := stored.Version
+	c.Add(time.Second)
+	if err := call(t, p1, svc, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := p1.LastSuccess("crm"); !got.Equal(c.Now()) {
+		t.Errorf("the process itself sees %v, want its own success at %v", got, c.Now())
+	}
+	stored, _ = st.FindCircuit(t.Context(), "crm")
+	if stored.Version != version {
+		t.Errorf("a success %s after the last one was written (version %d → %d): want no write within %s",
+			time.Second, version, stored.Version, breaker.SuccessEvery)
+	}
+	c.Add(breaker.SuccessEvery)
+	if err := call(t, p1, svc, nil); err != nil {
+		t.Fatal(err)
+	}
+	stored, _ = st.FindCircuit(t.Context(), "crm")
+	if !stored.LastSuccessAt.Equal(c.Now()) {
+		t.Errorf("stored last success %v, want %v", stored.LastSuccessAt, c.Now())
+	}
+}
+
+// Trip opens a closed circuit at once and pauses the waiting deliveries; on an open one it does
+// nothing.
+func TestBreaker_Trip(t *testing.T) {
+	st := openStore(t)
+	svc := newService(t, st, "crm")
+	c := &clock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
+	b := newBreaker(st, c, "p1")
+	b.Trip(t.Context(), svc)
+	got := b.Circuit("crm")
+	if got.State != mih.CircuitOpen || !got.RetryAt.Equal(c.Now().Add(breaker.MinProbeInterval)) {
+		t.Fatalf("after Trip: %+v, want open with a probe in %s", got, breaker.MinProbeInterval)
+	}
+	c.Add(time.Minute)
+	b.Trip(t.Context(), svc)
+	if again := b.Circuit("crm"); again.Version != got.Version {
+		t.Errorf("Trip on an open circuit wrote it again")
+	}
+}
