@@ -42,7 +42,8 @@ func TestServices_CRUD(t *testing.T) {
 		if s.Auth.Token != mih.Masked || s.SigningSecret != mih.Masked {
 			t.Errorf("token %q, signing secret %q; want both masked", s.Auth.Token, s.SigningSecret)
 		}
-		if s.TimeoutS != 5 || s.MaxRetries != 3 || !s.Enabled || s.Circuit.FailureThreshold != 5 {
+		def := mih.NewService()
+		if s.TimeoutS != def.TimeoutS || s.MaxRetries != def.MaxRetries || !s.Enabled || s.Circuit.FailureThreshold != def.Circuit.FailureThreshold {
 			t.Errorf("defaults not applied: %+v", s)
 		}
 		if s.CircuitState != mih.CircuitClosed || s.CreatedAt.IsZero() {
