@@ -514,10 +514,15 @@ func (t *Tailer) publish(ctx context.Context, now bool) {
 	}
 }
 
-// unpublish saves the status as stopped when Run ends.
+// unpublish saves the status as stopped when Run ends, unless another process tails the site
+// by now (this one lost the lease) and saved its own.
 func (t *Tailer) unpublish() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if cur, err := StoredStatus(ctx, t.state, t.cfg.Site, t.now()); err == nil && cur != nil &&
+		cur.Process != t.cfg.Process && cur.Running {
+		return
+	}
 	t.mu.Lock()
 	t.status.SavedAt = t.now().UTC()
 	st := t.status

@@ -4,6 +4,9 @@
 
 -- +goose Up
 ALTER TABLE circuits ADD COLUMN last_success_at bigint NOT NULL DEFAULT 0;
+-- The breaker's probe is the paused delivery of a service whose last try is oldest.
+CREATE INDEX deliveries_paused ON deliveries (service, next_attempt_at, id) WHERE state = 'paused';
 
 -- +goose Down
+DROP INDEX deliveries_paused;
 ALTER TABLE circuits DROP COLUMN last_success_at;
