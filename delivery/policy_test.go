@@ -129,3 +129,51 @@ func TestNext_AttemptBody(t *testing.T) {
 }
 
 func utf8Valid(s string) bool { return strings.ToValidUTF8(s, "!") == s }
+
+// HoldForOutage turns only an exhausted delivery into a paused one, and only when the service
+// answered nobody since the delivery's first attempt; the last attempt is given back.
+func TestHoldForOutage(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	first := now.Add(-time.Hour)
+	svc := mih.NewService()
+	svc.Name, svc.BaseURL, svc.MaxRetries = "svc", "https://example.com", 2
+	d := &mih.Delivery{ID: 7, Service: "svc", Attempts: 2}
+	e503 := &mih.SendError{Code: mih.ErrHTTP, Status: 503, Message: "unavailable", Retryable: true}
+	e400 := &mih.SendError{Code: mih.ErrHTTP, Status: 400, Message: "bad"}
+	for _, tc := range []struct {
+		name        string
+		attempts    int
+		err         error
+		lastSuccess time.Time
+		held        bool
+	}{
+		{"exhausted, nobody answered since the first attempt", 2, e503, first.Add(-time.Minute), true},
+		{"exhausted, the service never answered", 2, e503, time.Time{}, true},
+		{"exhausted, the service answered others since", 2, e503, first.Add(time.Minute), false},
+		{"attempts left: retried anyway", 1, e503, time.Time{}, false},
+		{"a 400 is the delivery's own", 2, e400, time.Time{}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dd := *d
+			dd.Attempts = tc.attempts
+			r := delivery.Next(svc, &dd, &mih.Response{Status: tc.err.(*mih.SendError).Status}, tc.err, now, func() float64 { return .5 })
+			before := r.State
+			held := delivery.HoldForOutage(&r, first, tc.lastSuccess)
+			if held != tc.held {
+				t.Fatalf("held %v, want %v (state was %s)", held, tc.held, before)
+			}
+			if !held {
+				if r.State != before {
+					t.Errorf("state changed to %s without a hold", r.State)
+				}
+				return
+			}
+			if r.State != mih.DeliveryPaused || r.DeadReason != "" || r.CountAttempt || !r.NextAttemptAt.Equal(now) {
+				t.Errorf("held result %+v: want paused, due now, no attempt counted", r)
+			}
+			if r.Attempt == nil || r.Attempt.Outcome != mih.OutcomePaused || r.Attempt.Status != 503 {
+				t.Errorf("the call is kept on record as paused: %+v", r.Attempt)
+			}
+		})
+	}
+}
