@@ -22,6 +22,7 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
 	"github.com/mihhub/mih/rule"
+	"github.com/mihhub/mih/store/postgres"
 	"github.com/mihhub/mih/store/sqlite"
 	"github.com/mihhub/mih/store/storetest"
 	"github.com/mihhub/mih/tailer"
@@ -344,6 +345,40 @@ func newHub(tb testing.TB) *hub {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { st.Close() })
+	return hubOn(st)
+}
+
+var hubSchemas atomic.Int64
+
+// newHubPG is newHub on the hub's PostgreSQL store, in a schema of its own on the
+// MIH_TEST_POSTGRES_URL server; it skips without one.
+func newHubPG(tb testing.TB) *hub {
+	tb.Helper()
+	u := os.Getenv("MIH_TEST_POSTGRES_URL")
+	if u == "" {
+		tb.Skip("MIH_TEST_POSTGRES_URL is not set")
+	}
+	schema := fmt.Sprintf("mihhub_%d_%d", os.Getpid(), hubSchemas.Add(1))
+	st, err := postgres.Open(tb.Context(), u, storetest.NewBox(tb), postgres.WithSchema(schema))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		st.Close()
+		db, err := sql.Open("pgx", u)
+		if err != nil {
+			tb.Error(err)
+			return
+		}
+		defer db.Close()
+		if _, err := db.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
+			tb.Error(err)
+		}
+	})
+	return hubOn(st)
+}
+
+func hubOn(st mih.Store) *hub {
 	in := event.NewIngester(event.Config{Store: st, Rules: rule.NewSet(st, slog.New(slog.DiscardHandler), time.Second)})
 	return &hub{store: st, ingester: in, sink: &countingSink{next: in}}
 }
