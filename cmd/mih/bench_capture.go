@@ -41,6 +41,7 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	pause := fs.Duration("pause", 500*time.Millisecond, "mean pause between users (uniform between half and one and a half times it)")
 	withHTTP := fs.Bool("http", true, "also post each event to the hub's HTTP API and measure that path")
 	idle := fs.Duration("idle", 60*time.Second, "then measure the idle cost for this long (0: skip)")
+	outage := fs.Duration("outage", 0, "the receiver answers 503 for this long from the first user on: reports dead deliveries and how long after its return the waiting ones arrived")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -130,6 +131,11 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 		status, _ = tailer.StoredStatus(ctx, st, run, time.Now())
 	}
 	fmt.Fprintf(stdout, "tailing %s (%s); creating %d users, %s apart on average\n", *moodleURL, status.DB, *events, *pause)
+	back := time.Now().Add(*outage)
+	if *outage > 0 {
+		rec.downUntil(back)
+		fmt.Fprintf(stdout, "the receiver answers 503 for %s\n", *outage)
+	}
 
 	type sent struct {
 		user     int64
@@ -183,6 +189,9 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 		users = append(users, s)
 	}
 
+	if *outage > 0 {
+		return reportOutage(ctx, stdout, st, rec, back, userTimes(users, func(s sent) (int64, time.Time) { return s.user, s.at }))
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	var tail, viaHTTP []time.Duration
 	for {
@@ -246,6 +255,67 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	return nil
 }
 
+// userTimes lists each user's id and creation time.
+func userTimes[T any](ss []T, f func(T) (int64, time.Time)) map[int64]time.Time {
+	m := make(map[int64]time.Time, len(ss))
+	for _, s := range ss {
+		id, at := f(s)
+		m[id] = at
+	}
+	return m
+}
+
+// reportOutage waits for every user's events (both captures) to arrive after the receiver is
+// back, and reports how long after its return the last of those created during the outage
+// arrived, and how many deliveries went dead.
+func reportOutage(ctx context.Context, stdout io.Writer, st mih.Store, rec *captureReceiver, back time.Time, users map[int64]time.Time) error {
+	deadline := time.Now().Add(60 * time.Second)
+	if back.After(time.Now()) {
+		deadline = back.Add(60 * time.Second)
+	}
+	var (
+		last    time.Duration
+		waiting int
+		missing int
+	)
+	for {
+		last, waiting, missing = 0, 0, 0
+		for user, at := range users {
+			for _, via := range []string{tailer.Source, "http"} {
+				got, ok := rec.at(via, user)
+				if !ok {
+					missing++
+					continue
+				}
+				if at.Before(back) {
+					waiting++
+					last = max(last, got.Sub(back))
+				}
+			}
+		}
+		if missing == 0 || time.Now().After(deadline) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	counts, err := st.CountDeliveries(ctx)
+	if err != nil {
+		return err
+	}
+	dead := 0
+	for _, c := range counts {
+		if c.State == mih.DeliveryDead {
+			dead += c.Count
+		}
+	}
+	fmt.Fprintf(stdout, "outage: %d deliveries waited for the receiver; the last arrived %s after it came back; %d never arrived; %d dead\n",
+		waiting, last.Round(time.Millisecond), missing, dead)
+	if missing > 0 || dead > 0 {
+		return fmt.Errorf("%d deliveries missing and %d dead after the outage", missing, dead)
+	}
+	return nil
+}
+
 // postJSON posts body to url with the API token and expects a 2xx.
 func postJSON(ctx context.Context, url, token string, body any) error {
 	b, err := json.Marshal(body)
@@ -273,12 +343,26 @@ func postJSON(ctx context.Context, url, token string, body any) error {
 // captureReceiver records when the delivery of each user's event arrived, by capture: the
 // tailer's events have ids logstore:…, the others came over HTTP.
 type captureReceiver struct {
-	mu  sync.Mutex
-	got map[string]time.Time
+	mu   sync.Mutex
+	got  map[string]time.Time
+	down time.Time // answers 503 until then
+}
+
+func (r *captureReceiver) downUntil(t time.Time) {
+	r.mu.Lock()
+	r.down = t
+	r.mu.Unlock()
 }
 
 func (r *captureReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	now := time.Now()
+	r.mu.Lock()
+	down := now.Before(r.down)
+	r.mu.Unlock()
+	if down {
+		http.Error(w, "down for the bench", http.StatusServiceUnavailable)
+		return
+	}
 	var p struct {
 		ID   string
 		User int64
