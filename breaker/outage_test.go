@@ -107,7 +107,10 @@ func TestOutage_PoisonAloneStillDies(t *testing.T) {
 			h.deliveries(1)
 			time.Sleep(80 * time.Millisecond)
 		}
-		waitFor(t, 10*time.Second, "the poison delivery to die", func() bool { return h.counts()[mih.DeliveryDead] == 1 })
+		waitFor(t, 10*time.Second, "the poison delivery to die and the others to succeed", func() bool {
+			c := h.counts()
+			return c[mih.DeliveryDead] == 1 && c[mih.DeliverySucceeded] == 5
+		})
 		d, err := h.st.FindDeliveryByID(t.Context(), poison)
 		if err != nil {
 			t.Fatal(err)
