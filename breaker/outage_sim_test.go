@@ -15,6 +15,7 @@ import (
 	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/delivery"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/secret"
 	"github.com/mihhub/mih/store/sqlite"
 )
@@ -81,7 +82,7 @@ func simulateOutage(t *testing.T, outage time.Duration) outageRun {
 		// The service is up for the first 5 s: it has a success on record, as in production.
 		rc := &downReceiver{up: start, delivered: map[string]time.Time{}}
 		wake := delivery.NewWakeup()
-		b := breaker.New(st, breaker.Options{Owner: "p1", Notify: wake.Notify})
+		b := breaker.New(st, breaker.Options{Owner: "p1", Ledger: ops.NewLedger(st, wake, nil)})
 		gw := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: rc}, gateway.Options{Guard: b})
 		w := delivery.New(st, st, gw, delivery.Config{Owner: "p1", Wakeup: wake, Health: b})
 		var wg sync.WaitGroup

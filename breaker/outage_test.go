@@ -18,6 +18,7 @@ import (
 	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/delivery"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/store/postgres"
 	"github.com/mihhub/mih/store/storetest"
 	"github.com/mihhub/mih/transport/rest"
@@ -160,7 +161,7 @@ func TestOutage_Real10s(t *testing.T) {
 			t.Fatal(err)
 		}
 		wake := delivery.NewWakeup()
-		b := breaker.New(st, breaker.Options{Notify: wake.Notify})
+		b := breaker.New(st, breaker.Options{Ledger: ops.NewLedger(st, wake, nil)})
 		tr := rest.New(rest.Options{})
 		t.Cleanup(func() { tr.Close() })
 		gw := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: b})

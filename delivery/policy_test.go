@@ -156,7 +156,8 @@ func TestHoldForOutage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dd := *d
 			dd.Attempts = tc.attempts
-			r := delivery.Next(svc, &dd, &mih.Response{Status: tc.err.(*mih.SendError).Status}, tc.err, now, func() float64 { return .5 })
+			o := gateway.Outcome{Response: &mih.Response{Status: tc.err.(*mih.SendError).Status}, Err: tc.err}
+			r := delivery.Next(svc, &dd, o, now, func() float64 { return .5 })
 			before := r.State
 			held := delivery.HoldForOutage(&r, first, tc.lastSuccess)
 			if held != tc.held {
