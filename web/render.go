@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -187,11 +186,6 @@ func formatMS(ms float64) string {
 	return strconv.FormatFloat(ms/1000, 'f', 1, 64) + " s"
 }
 
-// prettyJSON indents JSON for reading; anything else comes back as it is.
-func prettyJSON(b []byte) string {
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		return string(b)
-	}
-	return out.String()
-}
+// prettyJSON indents JSON for reading, within mih.PrettyJSON's bounds of depth and size;
+// anything else comes back as it is.
+func prettyJSON(b []byte) string { return mih.PrettyJSON(b) }

@@ -279,6 +279,9 @@ func (t *Transport) send(ctx context.Context, s *mih.Service, r *mih.Request, re
 		h.Set("Idempotency-Key", r.IdempotencyKey)
 	}
 	resp.RequestHeaders = httpheader.Mask(h, authHeader)
+	if err := httpheader.Check(h); err != nil {
+		return err
+	}
 
 	hr, err := t.client.Do(req)
 	if err != nil {
