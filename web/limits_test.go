@@ -32,3 +32,34 @@ func TestDelivery_DeepEventIsBounded(t *testing.T) {
 		t.Fatalf("payload viewer page is %d bytes for an event nested %d levels, want at most 2 MiB", len(r.body), depth)
 	}
 }
+
+// TestService_URLPasswordNeverShown: a password in a REST service's base_url is a secret like
+// the others: the form shows its mask, a form that fails validation does not echo it, and
+// saving the masked URL keeps the stored password.
+func TestService_URLPasswordNeverShown(t *testing.T) {
+	u := newTestUI(t)
+	u.login()
+	const pass = "urlpass-SECRET-77aa"
+	r := u.post("/services", restForm("crm", "https://hub:"+pass+"@crm.example.com/api"))
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("create: %d\n%s", r.status, excerpt(r.body, 2000))
+	}
+	must(t, u.get("/services/crm/edit"), http.StatusOK, "https://hub:********@crm.example.com/api")
+	// A form with an error shows what was typed, the password masked.
+	bad := restForm("crm2", "https://hub:"+pass+"@crm.example.com/api")
+	bad.Set("timeout_s", "x")
+	must(t, u.post("/services", bad), http.StatusBadRequest, "https://hub:********@crm.example.com/api")
+	// Saving the page as shown keeps the password.
+	f := restForm("crm", "https://hub:********@crm.example.com/api")
+	f.Set("auth.token", "")
+	f.Set("signing_secret", "")
+	f.Set("headers", "X-Tenant: 43\nX-Api-Key: ********")
+	if r := u.post("/services/crm/edit", f); r.status != http.StatusSeeOther {
+		t.Fatalf("update: %d\n%s", r.status, excerpt(r.body, 2000))
+	}
+	s, _ := u.store.FindServiceByName(t.Context(), "crm")
+	if s.BaseURL != "https://hub:"+pass+"@crm.example.com/api" {
+		t.Errorf("base_url after saving the masked form: %q", s.BaseURL)
+	}
+	u.noSecrets(pass)
+}

@@ -100,7 +100,9 @@ func newServiceForm(s *mih.Service, isNew bool) *serviceForm {
 		v["amqp.exchange"], v["amqp.routing_key"], v["amqp.queue_declare"], v["amqp.dlq"] = p.Exchange, p.RoutingKey, p.Queue, p.DLQ
 		f.Stored["amqp.password"] = p.Password != ""
 	} else {
-		v["base_url"] = s.BaseURL
+		// A password in the URL is a secret like the others: the page shows its mask, and
+		// Service.KeepSecrets puts the stored one back when the mask comes back.
+		v["base_url"] = showURL(s.BaseURL)
 	}
 	return f
 }
@@ -202,6 +204,7 @@ func parseServiceForm(r *http.Request, old *mih.Service) (*mih.Service, *service
 		s.Auth = mih.Auth{Type: mih.AuthNone}
 	} else {
 		s.BaseURL = v["base_url"]
+		v["base_url"] = showURL(v["base_url"])
 	}
 	if old != nil {
 		s.KeepSecrets(old)

@@ -1,17 +1,16 @@
 package web
 
 import (
-	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/redact"
 )
 
 // siteForm is the add/edit form of a Moodle site (docs/api.md, Sites). V holds the value of every
@@ -312,21 +311,4 @@ func newPluginSecret() string {
 // siteSecrets lists a site's secrets in the forms they may appear in elsewhere: the Web
 // Services token, the plugin secret (whole and its key), the database password (as is and
 // escaped).
-func siteSecrets(s *mih.Site) redactor {
-	var rd redactor
-	add := func(v string) {
-		if len(v) >= minSecretLen && v != mih.Masked {
-			rd = append(rd, v)
-		}
-	}
-	add(s.Token)
-	add(s.PluginSecret)
-	add(strings.TrimPrefix(s.PluginSecret, "whsec_"))
-	if p := dbPassword(s.DB); p != "" {
-		add(p)
-		add(url.QueryEscape(p))
-		add(url.PathEscape(p))
-	}
-	slices.SortFunc(rd, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	return rd
-}
+func siteSecrets(s *mih.Site) redactor { return redactor(redact.Site(s)) }
