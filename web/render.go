@@ -70,6 +70,7 @@ var navEntries = []struct{ ID, Label, Href string }{
 	{"logs", "Logs", "/logs"},
 	{"sites", "Moodle sites", "/sites"},
 	{"sync", "Course sync", "/sync"},
+	{"tokens", "API tokens", "/tokens"},
 }
 
 // render executes the page name inside the layout into a buffer and writes it only when it

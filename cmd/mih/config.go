@@ -12,6 +12,8 @@ import (
 	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/mihhub/mih"
 )
 
 // Config is every setting of the hub. Each one has a flag (--max-body-bytes), an environment
@@ -156,8 +158,9 @@ func (c *Config) validate() error {
 	if c.CircuitSync < 0 || c.CircuitSync > time.Minute {
 		return fmt.Errorf("circuit_sync %s: want at most 1m", c.CircuitSync)
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		return fmt.Errorf("MIH_ADMIN_TOKEN: use at least 16 characters")
+	if c.AdminToken != "" && len(c.AdminToken) < mih.MinAdminTokenLen {
+		// An admin token guards everything, so it must be beyond guessing.
+		return fmt.Errorf("MIH_ADMIN_TOKEN: use at least %d characters (make one with: openssl rand -base64 33)", mih.MinAdminTokenLen)
 	}
 	return nil
 }

@@ -38,7 +38,10 @@ const usage = `mih — Integration Hub for Moodle
 
 Usage:
   mih serve [flags]                 run the hub (web UI, HTTP API, workers, tailers)
-  mih token create [--name NAME]    create an API token and print it
+  mih token create [--name NAME] [--scope admin|gateway|ingest|read]
+                                    create an API token and print it (once)
+  mih token list                    list API tokens: name, scope, last use
+  mih token revoke NAME|ID          revoke an API token
   mih admin set-password            set the web UI's admin password (read from stdin or asked for)
   mih apply -f FILE                 create or update sites, services, rules and sync jobs from a YAML file
   mih sync list                     list course sync jobs

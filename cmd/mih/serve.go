@@ -374,7 +374,7 @@ func firstStartToken(ctx context.Context, st mih.Store, cfg *Config) (string, er
 	if tok == "" {
 		tok, show = secret.NewToken(), true
 	}
-	if err := st.CreateToken(ctx, &mih.Token{Name: "admin", Hash: secret.HashToken(tok)}); err != nil {
+	if err := st.CreateToken(ctx, &mih.Token{Name: "admin", Scope: mih.ScopeAdmin, Hash: secret.HashToken(tok)}); err != nil {
 		return "", fmt.Errorf("create admin token: %w", err)
 	}
 	if err := st.SetMeta(ctx, metaAdminToken, time.Now().UTC().Format(time.RFC3339)); err != nil {
