@@ -29,6 +29,7 @@ type Config struct {
 
 	MaxBodyBytes  int64 `koanf:"max_body_bytes"`
 	PublicMetrics bool  `koanf:"public_metrics"`
+	SecureCookies bool  `koanf:"secure_cookies"`
 
 	WorkerConcurrency int           `koanf:"worker_concurrency"`
 	WorkerBatch       int           `koanf:"worker_batch"`
@@ -64,6 +65,7 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	fs.Int64("max-body-bytes", 10<<20, "largest request body accepted (ingest batches)")
 	fs.Bool("public-metrics", false, "serve /metrics without a token")
+	fs.Bool("secure-cookies", false, "mark the web UI's session cookie Secure on every answer: set it when a proxy in front of the hub ends TLS (requests that come over TLS to the hub itself always get it)")
 	fs.Int("worker-concurrency", 64, "deliveries sent at once")
 	fs.Int("worker-batch", 100, "deliveries claimed per database round trip")
 	fs.Duration("lease", 30*time.Second, "how long a claimed delivery stays with a worker before another may take it (renewed while it runs)")

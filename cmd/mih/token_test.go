@@ -105,3 +105,34 @@ func TestCLI_TokenScopes(t *testing.T) {
 		t.Errorf("revoke unknown: exit %d %s", code, errOut)
 	}
 }
+
+// TestServe_SecureCookiesBehindAProxy: with --secure-cookies, the session cookie is Secure even
+// though the request reached the hub over plain HTTP (TLS ended at a proxy in front of it).
+func TestServe_SecureCookiesBehindAProxy(t *testing.T) {
+	bin := buildBinary(t)
+	for _, secure := range []bool{false, true} {
+		args := []string{"--data", t.TempDir()}
+		if secure {
+			args = append(args, "--secure-cookies")
+		}
+		h := startHub(t, bin, args...)
+		client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := client.PostForm(h.url+"login", map[string][]string{"secret": {e2eToken}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		var session *http.Cookie
+		for _, c := range resp.Cookies() {
+			if c.Value != "" && c.MaxAge >= 0 {
+				session = c
+			}
+		}
+		if resp.StatusCode != http.StatusSeeOther || session == nil {
+			t.Fatalf("sign-in: %d, cookies %v", resp.StatusCode, resp.Cookies())
+		}
+		if session.Secure != secure {
+			t.Errorf("--secure-cookies=%v: cookie %s has Secure=%v", secure, session.Name, session.Secure)
+		}
+	}
+}
