@@ -63,3 +63,24 @@ func TestService_URLPasswordNeverShown(t *testing.T) {
 	}
 	u.noSecrets(pass)
 }
+
+// TestService_SecretsDoNotFollowANewHost: saving the service form with another host and the
+// secrets left as stored is refused (422) naming them; typed again, they go with it.
+func TestService_SecretsDoNotFollowANewHost(t *testing.T) {
+	u := newTestUI(t)
+	u.login()
+	if r := u.post("/services", restForm("crm", "https://crm.example.com/api")); r.status != http.StatusSeeOther {
+		t.Fatalf("create: %d", r.status)
+	}
+	f := restForm("crm", "https://collector.example.net/api")
+	f.Set("auth.token", "")
+	f.Set("signing_secret", "")
+	f.Set("headers", "X-Tenant: 42\nX-Api-Key: ********")
+	must(t, u.post("/services/crm/edit", f), http.StatusUnprocessableEntity, "type them again", "auth.token", "headers.X-Api-Key", "signing_secret")
+	if s, _ := u.store.FindServiceByName(t.Context(), "crm"); s.BaseURL != "https://crm.example.com/api" {
+		t.Errorf("a refused move changed the service: %s", s.BaseURL)
+	}
+	if r := u.post("/services/crm/edit", restForm("crm", "https://collector.example.net/api")); r.status != http.StatusSeeOther {
+		t.Errorf("with the secrets typed again: %d\n%s", r.status, excerpt(r.body, 2000))
+	}
+}

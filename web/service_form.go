@@ -27,6 +27,8 @@ type serviceForm struct {
 	Test  *testOutcome
 	// Circuit is the service's circuit state when editing.
 	Circuit string
+	// Moved: the form sends the service elsewhere and its secrets must be typed again.
+	Moved bool
 }
 
 // The form's choices.
@@ -207,7 +209,14 @@ func parseServiceForm(r *http.Request, old *mih.Service) (*mih.Service, *service
 		v["base_url"] = showURL(v["base_url"])
 	}
 	if old != nil {
-		s.KeepSecrets(old)
+		if err := s.KeepSecrets(old); err != nil {
+			f.Moved = true
+			field := "base_url"
+			if s.Type == mih.ServiceAMQP {
+				field = "amqp.host"
+			}
+			f.fail(field, "%s", mih.ErrorMessage(err))
+		}
 		s.CreatedAt = old.CreatedAt
 	} else {
 		for _, k := range secretFields {
@@ -250,11 +259,13 @@ func parseHeaders(text string, stored map[string]string) (map[string]string, err
 			return nil, fmt.Errorf("line %d: want Name: value", i+1)
 		}
 		if value == mih.Masked {
-			old, ok := lookupHeader(stored, name)
+			// The mask stays, under the stored name: Service.KeepSecrets puts the stored value
+			// back, unless the service moves to another host.
+			key, ok := storedHeaderName(stored, name)
 			if !ok {
 				return nil, fmt.Errorf("line %d: %s is the mask of a stored value, but no %s header is stored; type the value itself", i+1, mih.Masked, name)
 			}
-			value = old
+			name = key
 		}
 		out[name] = value
 	}
@@ -274,6 +285,16 @@ func maskHeaderLines(text string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// storedHeaderName returns the name under which a header is stored, found without regard to case.
+func storedHeaderName(h map[string]string, name string) (string, bool) {
+	for k := range h {
+		if strings.EqualFold(k, name) {
+			return k, true
+		}
+	}
+	return "", false
 }
 
 func lookupHeader(h map[string]string, name string) (string, bool) {

@@ -35,7 +35,10 @@ type siteForm struct {
 	// Retype is set when the form comes back with errors and secrets were typed: they are not
 	// sent back, so they must be typed again.
 	Retype bool
-	Test   *siteCheck
+	// Moved: the form sends the site's token or database password elsewhere; they must be
+	// typed again.
+	Moved bool
+	Test  *siteCheck
 	// Tail is the site's log store tailer as this process sees it (edit page).
 	Tail tailView
 	// Jobs are the sync jobs that use the site (edit page).
@@ -176,6 +179,27 @@ func parseSiteForm(r *http.Request, old *mih.Site) (s *mih.Site, f *siteForm, ge
 			f.fail("db", "%s", err.Error())
 		}
 		s.DB = merged
+	}
+	if old != nil && len(f.Errors) == 0 {
+		// The site as sent, for the domain's check: a secret taken from the stored site shows
+		// as kept (empty, or the mask in the database URL), one typed or removed as not.
+		probe := &mih.Site{URL: siteURL, Token: "-", DB: s.DB}
+		if typed(token) {
+			probe.Token = token
+		} else if s.Token != "" {
+			probe.Token = ""
+		}
+		if dbPassword(s.DB) != "" && !typed(dbPassword(db)) {
+			probe.DB = mih.RedactURL(s.DB)
+		}
+		if err := mih.SiteSecretsMoved(probe, old); err != nil {
+			f.Moved = true
+			field := "url"
+			if !strings.Contains(mih.ErrorMessage(err), "token") {
+				field = "db"
+			}
+			f.fail(field, "%s", mih.ErrorMessage(err))
+		}
 	}
 
 	if len(f.Errors) > 0 {

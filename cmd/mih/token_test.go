@@ -3,6 +3,8 @@ package main
 import (
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -134,5 +136,35 @@ func TestServe_SecureCookiesBehindAProxy(t *testing.T) {
 		if session.Secure != secure {
 			t.Errorf("--secure-cookies=%v: cookie %s has Secure=%v", secure, session.Name, session.Secure)
 		}
+	}
+}
+
+// TestCLI_ApplySecretsDoNotFollowANewHost: `mih apply` of a service or site whose destination
+// changed, with a secret left out (kept from the store), is refused naming the secrets; with
+// the secrets written in the file, it goes through.
+func TestCLI_ApplySecretsDoNotFollowANewHost(t *testing.T) {
+	data := t.TempDir()
+	write := func(body string) string {
+		f := filepath.Join(t.TempDir(), "hub.yaml")
+		os.WriteFile(f, []byte(body), 0o600)
+		return f
+	}
+	first := write("services:\n  - name: crm\n    type: rest\n    base_url: https://crm.example.com/api\n    auth: {type: bearer, token: tok-s3cret-1234}\n" +
+		"sites:\n  - name: main\n    url: https://moodle.example.edu\n    token: wstoken-0123456789\n")
+	if code, out, errOut := runCLI(t, nil, "apply", "-f", first, "--data", data); code != exitOK {
+		t.Fatalf("first apply: exit %d %s %s", code, out, errOut)
+	}
+	for _, tc := range []struct{ file, want string }{
+		{write("services:\n  - name: crm\n    type: rest\n    base_url: https://collector.example.net/api\n    auth: {type: bearer, token: \"********\"}\n"), "auth.token"},
+		{write("sites:\n  - name: main\n    url: https://evil.example.net\n"), "type them again: token"},
+	} {
+		code, out, errOut := runCLI(t, nil, "apply", "-f", tc.file, "--data", data)
+		if code == exitOK || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, "secrets are not sent to a new destination") {
+			t.Errorf("apply of a moved destination: exit %d %q %q, want a refusal naming %s", code, out, errOut, tc.want)
+		}
+	}
+	again := write("services:\n  - name: crm\n    type: rest\n    base_url: https://collector.example.net/api\n    auth: {type: bearer, token: tok-s3cret-1234}\n")
+	if code, out, errOut := runCLI(t, nil, "apply", "-f", again, "--data", data); code != exitOK || !strings.Contains(out, "service crm updated") {
+		t.Errorf("apply with the secret typed again: exit %d %q %q", code, out, errOut)
 	}
 }
