@@ -38,10 +38,6 @@ func showHeaders(h map[string]string) []headerLine {
 // redactor replaces known secret values in text.
 type redactor []string
 
-// minSecretLen keeps a redactor from replacing short, common strings that happen to be secrets
-// (a one-letter password would otherwise blank every "a" of a response).
-const minSecretLen = 4
-
 // secretsOf lists a service's secrets in the forms they may appear in elsewhere.
 func secretsOf(s *mih.Service) redactor { return redactor(redact.Service(s)) }
 

@@ -297,15 +297,6 @@ func storedHeaderName(h map[string]string, name string) (string, bool) {
 	return "", false
 }
 
-func lookupHeader(h map[string]string, name string) (string, bool) {
-	for k, v := range h {
-		if strings.EqualFold(k, name) {
-			return v, true
-		}
-	}
-	return "", false
-}
-
 // serviceFields are the form fields an error message may start with.
 var serviceFields = []string{"name", "type", "base_url", "auth.type", "auth.token", "auth.username",
 	"auth.password", "auth.name", "auth.value", "headers", "signing_secret", "timeout_s", "max_retries",
