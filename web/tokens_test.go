@@ -44,3 +44,18 @@ func TestTokens_CreateShowOnceRevoke(t *testing.T) {
 		t.Errorf("after revoke: %v", err)
 	}
 }
+
+// TestLogin_NarrowTokenNamedAdmin: only the admin token of scope admin signs in, not a read token
+// that took its name after it was revoked.
+func TestLogin_NarrowTokenNamedAdmin(t *testing.T) {
+	u := newTestUI(t)
+	toks, _ := u.store.FindTokens(t.Context())
+	for _, tk := range toks {
+		u.store.DeleteToken(t.Context(), tk.ID)
+	}
+	const read = "mih_read-token-named-admin-0123456789abcdef"
+	if err := u.store.CreateToken(t.Context(), &mih.Token{Name: adminTokenName, Scope: mih.ScopeRead, Hash: secret.HashToken(read)}); err != nil {
+		t.Fatal(err)
+	}
+	must(t, u.postRaw(u.client, "/login", url.Values{"secret": {read}}, nil), http.StatusUnauthorized)
+}
