@@ -92,3 +92,24 @@ func TestLoadConfig_Secrets(t *testing.T) {
 		t.Errorf("got token %q key %q", c.AdminToken, c.SecretKey)
 	}
 }
+
+func TestLoadConfig_SecureCookies(t *testing.T) {
+	for _, tc := range []struct {
+		args, env []string
+		want      bool
+	}{
+		{nil, nil, false},
+		{nil, []string{"MIH_SECURE_COOKIES=true"}, true},
+		{[]string{"--secure-cookies"}, nil, true},
+	} {
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		serveFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		c, err := loadConfig(fs, tc.env)
+		if err != nil || c.SecureCookies != tc.want {
+			t.Errorf("%v %v: got %v %v, want %v", tc.args, tc.env, c.SecureCookies, err, tc.want)
+		}
+	}
+}
