@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // postRaw sends body as it is, with the admin token.
@@ -83,5 +84,41 @@ func TestServe_JSONNestingIsBounded(t *testing.T) {
 	ok := `{"id":"ok64","eventname":"\\core\\event\\user_created","timecreated":1767000000,"other":` + deep(63) + `}`
 	if code, body := postRaw(t, url+"api/v1/events", []byte(ok)); code != 202 {
 		t.Errorf("64 levels: got %d %s, want 202", code, body)
+	}
+}
+
+// TestServe_RunawayFiltersBounded: a filter that would stall ingest is refused when the rule is
+// saved (400 naming the limit), and one that only runs away on a real event stops at its budget:
+// ingest answers at once, and the rule does not match that event.
+func TestServe_RunawayFiltersBounded(t *testing.T) {
+	url, _ := startInProcess(t)
+	if code, body := apiCall(t, "POST", url+"api/v1/services", map[string]any{"name": "s", "type": "rest", "base_url": "http://127.0.0.1:1"}); code != 201 {
+		t.Fatalf("service: %d %s", code, body)
+	}
+	code, body := apiCall(t, "POST", url+"api/v1/rules", map[string]any{
+		"name": "bomb", "event": "*", "service": "s", "template": `{}`, "filter": `len(repeat(repeat("ab",100000),10000)) > 0`,
+	})
+	if code != 400 || !strings.Contains(body2msg(body), "filter: refused") {
+		t.Fatalf("runaway filter: got %d %s, want 400 refused", code, body)
+	}
+	if code, body := apiCall(t, "POST", url+"api/v1/rules", map[string]any{
+		"name": "quadratic", "event": "*", "service": "s", "template": `{}`, "filter": `all(other.items ?? [], all(other.items, # >= 0))`,
+	}); code != 201 {
+		t.Fatalf("rule: %d %s", code, body)
+	}
+	items := make([]int, 5000)
+	ev := testEvents("bounded", 1)[0]
+	ev["other"] = map[string]any{"items": items}
+	start := time.Now()
+	code, body = apiCall(t, "POST", url+"api/v1/events", ev)
+	if code != 202 {
+		t.Fatalf("ingest: %d %s", code, body)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("ingest took %s with a runaway filter", d)
+	}
+	_, body = apiCall(t, "GET", url+"api/v1/deliveries", nil)
+	if strings.Contains(string(body), "bounded-0") {
+		t.Errorf("the runaway filter matched: %s", body)
 	}
 }
