@@ -18,7 +18,7 @@ targets=(
 	"./transport/amqp FuzzParseTarget"
 	"./web FuzzAMQPURL"
 	"./web FuzzLocalPath"
-	"./http FuzzBackendSyncBody"
+	"./event FuzzBackendSyncBody"
 	"./webhook FuzzVerify"
 	"./moodle FuzzEncodeRoundTrip"
 	"./moodle/moodletest FuzzParseForm"

@@ -1,4 +1,4 @@
-package http
+package event
 
 import (
 	"encoding/json"
