@@ -76,16 +76,17 @@ func ErrorMessage(err error) string {
 // httpStatus is the one map from error codes to HTTP statuses, shared by the two front ends (the
 // JSON API and the web UI). Nothing else in the hub picks a status for an error.
 var httpStatus = map[Code]int{
-	CodeInvalid:      http.StatusBadRequest,
-	CodeUnauthorized: http.StatusUnauthorized,
-	CodeForbidden:    http.StatusForbidden,
-	CodeNotFound:     http.StatusNotFound,
-	CodeConflict:     http.StatusConflict,
-	CodeConfirm:      http.StatusConflict,
-	CodeTooLarge:     http.StatusRequestEntityTooLarge,
-	CodeUnavailable:  http.StatusServiceUnavailable,
-	CodeCircuitOpen:  http.StatusServiceUnavailable,
-	CodeInternal:     http.StatusInternalServerError,
+	CodeInvalid:         http.StatusBadRequest,
+	CodeUnauthorized:    http.StatusUnauthorized,
+	CodeForbidden:       http.StatusForbidden,
+	CodeNotFound:        http.StatusNotFound,
+	CodeConflict:        http.StatusConflict,
+	CodeConfirm:         http.StatusConflict,
+	CodeSecretsRequired: http.StatusUnprocessableEntity,
+	CodeTooLarge:        http.StatusRequestEntityTooLarge,
+	CodeUnavailable:     http.StatusServiceUnavailable,
+	CodeCircuitOpen:     http.StatusServiceUnavailable,
+	CodeInternal:        http.StatusInternalServerError,
 }
 
 // HTTPStatus returns the HTTP status of a code, and false for a code the table does not know

@@ -26,12 +26,3 @@ type LogFilter struct {
 	Limit   int
 	Cursor  string
 }
-
-// Token is an API token. Only its SHA-256 hash is stored.
-type Token struct {
-	ID         int64      `json:"id"`
-	Name       string     `json:"name"`
-	Hash       string     `json:"-"`
-	CreatedAt  time.Time  `json:"created_at"`
-	LastUsedAt *time.Time `json:"last_used_at,omitempty"`
-}

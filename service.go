@@ -231,8 +231,15 @@ func (s *Service) Masked() *Service {
 }
 
 // KeepSecrets copies each secret from old that s leaves empty or masked, so that a form or an
-// API client can write a service back without knowing its secrets.
-func (s *Service) KeepSecrets(old *Service) {
+// API client can write a service back without knowing its secrets. When s goes to another
+// destination than old (scheme, host or port of base_url: for SOAP, the WSDL's host, which is
+// where its operations are called), nothing is copied and a CodeSecretsRequired error names the
+// secrets to type again: a token holder must not be able to point a service at a host of theirs
+// and receive its stored credentials.
+func (s *Service) KeepSecrets(old *Service) error {
+	if err := s.serviceMoved(old); err != nil {
+		return err
+	}
 	keep := func(v *string, o string) {
 		if *v == "" || *v == Masked {
 			*v = o
@@ -259,6 +266,7 @@ func (s *Service) KeepSecrets(old *Service) {
 			}
 		}
 	}
+	return nil
 }
 
 // RedactURL masks the password of a URL with user info (AMQP URLs carry credentials).

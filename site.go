@@ -110,8 +110,13 @@ func (s *Site) Masked() *Site {
 }
 
 // KeepSecrets copies each secret from old that s leaves empty or masked, so that a form or an
-// API client can write a site back without knowing its secrets.
-func (s *Site) KeepSecrets(old *Site) {
+// API client can write a site back without knowing its secrets. A Web Services token is not
+// kept when the site's url moves to another destination (scheme, host or port), nor a database
+// password when the database's host or port changes: a CodeSecretsRequired error names them.
+func (s *Site) KeepSecrets(old *Site) error {
+	if err := s.siteMoved(old); err != nil {
+		return err
+	}
 	if s.Token == "" || s.Token == Masked {
 		s.Token = old.Token
 	}
@@ -120,7 +125,7 @@ func (s *Site) KeepSecrets(old *Site) {
 	}
 	if s.DB == "" || s.DB == Masked {
 		s.DB = old.DB
-		return
+		return nil
 	}
 	if u, err := url.Parse(s.DB); err == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok && p == Masked {
@@ -132,6 +137,7 @@ func (s *Site) KeepSecrets(old *Site) {
 			}
 		}
 	}
+	return nil
 }
 
 // SiteStore keeps the Moodle sites. Secrets come back in clear from Find*: mask them before

@@ -17,7 +17,7 @@ import (
 )
 
 // A synchronous call: the hub adds the service's credentials, calls it and answers with what
-// the service said.
+// the service said, the service's own credentials masked (this one echoes them).
 func ExampleClient_Request() {
 	// A service the hub knows as "crm": it creates users.
 	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -57,7 +57,7 @@ func ExampleClient_Request() {
 	fmt.Println(user.ID, user.Username, user.Auth)
 	// Output:
 	// true 201 1
-	// 42 jdoe Bearer upstream-secret
+	// 42 jdoe Bearer ********
 }
 
 // The fluent form, against a service that fails once: the hub retries with backoff and reports

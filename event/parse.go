@@ -22,6 +22,9 @@ const MaxBatch = 10000
 // Parse reads one event, an array of events, or {"events": [...]}. Any bad item rejects the
 // whole batch with an error naming its index and field, so nothing is half-accepted.
 func Parse(body []byte) ([]*mih.Event, error) {
+	if err := mih.CheckJSONDepth(body, mih.MaxJSONDepth); err != nil {
+		return nil, err
+	}
 	d := json.NewDecoder(bytes.NewReader(body))
 	d.UseNumber()
 	var v any
@@ -121,8 +124,8 @@ func FromMap(m map[string]any) (*mih.Event, error) {
 	if _, ok := m["timecreated"]; !ok || ev.TimeCreated <= 0 {
 		return nil, fmt.Errorf("timecreated: required (Unix seconds)")
 	}
-	if len(ev.ID) > 255 {
-		return nil, fmt.Errorf("id: at most 255 characters")
+	if msg := mih.CheckEventID(ev.ID); msg != "" {
+		return nil, fmt.Errorf("id: %s", msg)
 	}
 	if ev.CRUD != "" && !strings.Contains("crud", ev.CRUD) || len(ev.CRUD) > 1 {
 		return nil, fmt.Errorf("crud %q: want c, r, u or d", ev.CRUD)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/redact"
 )
 
 // Verdict is what a Guard decided about one call.
@@ -157,6 +158,12 @@ func (g *Gateway) Send(ctx context.Context, svc *mih.Service, req *mih.Request) 
 		defer cancel()
 	}
 	resp, err := t.Send(callCtx, svc, req)
+	// Whatever the service answered may quote the credentials it was sent (an echo service, a
+	// SOAP fault that repeats the request): mask them here, before anyone stores, logs or shows
+	// the answer.
+	secrets := redact.Service(svc)
+	secrets.Response(resp)
+	err = secrets.Error(err)
 	if dec.Record != nil {
 		outcome := err
 		if err != nil && ctx.Err() != nil {

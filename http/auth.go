@@ -93,6 +93,31 @@ func (a *authenticator) guard(h http.Handler, token func(*http.Request) string, 
 	})
 }
 
+// scoped lets a request through to h when the token that authenticated it (see guard) may call
+// rt; a signed batch has no token, and its route admits it already.
+func (a *authenticator) scoped(h http.Handler, rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := TokenFrom(r.Context()); tok != nil && !tok.Permits(r.Method, rt.Class) {
+			writeError(w, r, a.logger, mih.Errorf(mih.CodeForbidden, "token %q has scope %s, which may not %s %s (%s)",
+				tok.Name, tok.Scope, r.Method, r.URL.Path, scopeHint(tok.Scope)))
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func scopeHint(scope string) string {
+	switch scope {
+	case mih.ScopeIngest:
+		return "an ingest token may only post events"
+	case mih.ScopeGateway:
+		return "a gateway token may only post events and call services through the gateway"
+	case mih.ScopeRead:
+		return "a read token may only read"
+	}
+	return "use an admin token"
+}
+
 // bearerToken returns the token of an Authorization: Bearer header, "" when there is none.
 func bearerToken(r *http.Request) string {
 	scheme, raw, ok := strings.Cut(r.Header.Get("Authorization"), " ")

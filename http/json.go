@@ -92,11 +92,16 @@ func pageNewest[T any](all []T, key func(T) (time.Time, string), limit int, curs
 }
 
 // readBody reads the whole request body, which the server has already bounded with
-// http.MaxBytesReader: a body over the limit is a too_large error.
+// http.MaxBytesReader: a body over the limit is a too_large error. Every body of the API is
+// JSON and goes through here, so this is where nesting is bounded (mih.MaxJSONDepth), before
+// any decoder sees the body.
 func readBody(r *http.Request) ([]byte, error) {
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		return nil, bodyError(err)
+	}
+	if err := mih.CheckJSONDepth(b, mih.MaxJSONDepth); err != nil {
+		return nil, err
 	}
 	return b, nil
 }

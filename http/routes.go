@@ -12,13 +12,15 @@ import (
 // route is one entry of the route table: a method, a ServeMux path pattern and its handler.
 // Every route needs a bearer token unless Public is set. Signed also admits local_mih batches
 // signed with a site's plugin_secret instead of a token (only POST /events may set it);
-// MoodleToken also takes the token from X-Moodle-Token (the backend_sync routes).
+// MoodleToken also takes the token from X-Moodle-Token (the backend_sync routes). Class says
+// which token scopes besides admin may call the route (mih.Token.Permits).
 type route struct {
 	Method      string
 	Pattern     string
 	Public      bool
 	Signed      bool
 	MoodleToken bool
+	Class       mih.RouteClass
 	Handler     http.Handler
 }
 
@@ -45,9 +47,9 @@ func (s *Server) routeTable() []route {
 		{Method: "GET", Pattern: v1 + "/health", Public: true, Handler: s.api(health.get)},
 		{Method: "GET", Pattern: v1 + "/openapi.json", Handler: s.api(serveOpenAPI)},
 
-		{Method: "POST", Pattern: v1 + "/events", Signed: true, Handler: s.api(events.create)},
+		{Method: "POST", Pattern: v1 + "/events", Signed: true, Class: mih.RouteIngest, Handler: s.api(events.create)},
 		{Method: "GET", Pattern: v1 + "/events", Handler: s.api(events.list)},
-		{Method: "POST", Pattern: v1 + "/events/moodle/{name}", MoodleToken: true, Handler: s.api(compat.create)},
+		{Method: "POST", Pattern: v1 + "/events/moodle/{name}", MoodleToken: true, Class: mih.RouteIngest, Handler: s.api(compat.create)},
 
 		{Method: "GET", Pattern: v1 + "/services", Handler: s.api(services.list)},
 		{Method: "POST", Pattern: v1 + "/services", Handler: s.api(services.create)},
@@ -57,7 +59,7 @@ func (s *Server) routeTable() []route {
 		{Method: "POST", Pattern: v1 + "/services/{name}/circuit/reset", Handler: s.api(circuits.reset)},
 		{Method: "POST", Pattern: v1 + "/circuits/reset", Handler: s.api(circuits.resetAll)},
 
-		{Method: "POST", Pattern: v1 + "/gateway/{service}", Handler: s.api(gw.call)},
+		{Method: "POST", Pattern: v1 + "/gateway/{service}", Class: mih.RouteGateway, Handler: s.api(gw.call)},
 
 		{Method: "GET", Pattern: v1 + "/rules", Handler: s.api(rules.list)},
 		{Method: "POST", Pattern: v1 + "/rules", Handler: s.api(rules.create)},
@@ -95,7 +97,7 @@ func (s *Server) routeTable() []route {
 
 		{Method: "GET", Pattern: "/metrics", Public: c.PublicMetrics,
 			Handler: metricsHandler(c.Gatherer, s.logger)},
-		{Method: "GET", Pattern: "/debug/pprof/{profile}", Handler: s.api(profileHandler)},
+		{Method: "GET", Pattern: "/debug/pprof/{profile}", Class: mih.RouteAdminOnly, Handler: s.api(profileHandler)},
 	}
 }
 

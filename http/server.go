@@ -85,6 +85,9 @@ func NewServer(cfg Config) *Server {
 	a := newAuthenticator(cfg.Store, cfg.Store, cfg.Now, cfg.Logger)
 	for _, rt := range s.routes {
 		h := rt.Handler
+		if !rt.Public {
+			h = a.scoped(h, rt)
+		}
 		switch {
 		case rt.Public:
 		case rt.Signed:

@@ -114,7 +114,9 @@ func (h *serviceHandler) update(w http.ResponseWriter, r *http.Request) error {
 	if s.Name != name {
 		return mih.Errorf(mih.CodeInvalid, "name %q: a service cannot be renamed (the path names %q)", s.Name, name)
 	}
-	s.KeepSecrets(old)
+	if err := s.KeepSecrets(old); err != nil {
+		return err
+	}
 	if err := refuseMasked(s); err != nil {
 		return err
 	}

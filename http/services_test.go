@@ -72,16 +72,39 @@ func TestServices_CRUD(t *testing.T) {
 	})
 	t.Run("put without secrets keeps them", func(t *testing.T) {
 		r := h.do("PUT", "/api/v1/services/notification-api", map[string]any{
-			"type": "rest", "base_url": "https://api2.example.com/v1", "auth": map[string]any{"type": "bearer"}, "timeout_s": 9,
+			"type": "rest", "base_url": "https://api.example.com/v2", "auth": map[string]any{"type": "bearer"}, "timeout_s": 9,
 		}).want(http.StatusOK)
 		noSecrets(r)
 		s := stored()
 		if s.Auth.Token != secretToken || s.SigningSecret != create["signing_secret"] {
 			t.Errorf("stored token %q, signing secret %q; want the originals kept", s.Auth.Token, s.SigningSecret)
 		}
-		if s.BaseURL != "https://api2.example.com/v1" || s.TimeoutS != 9 {
+		if s.BaseURL != "https://api.example.com/v2" || s.TimeoutS != 9 {
 			t.Errorf("update not applied: %+v", s)
 		}
+	})
+	t.Run("secrets do not follow a new host", func(t *testing.T) {
+		for _, base := range []string{"https://collector.example.net/v1", "http://api.example.com/v1", "https://api.example.com:8443/v1"} {
+			r := h.do("PUT", "/api/v1/services/notification-api", map[string]any{
+				"type": "rest", "base_url": base, "auth": map[string]any{"type": "bearer", "token": mih.Masked},
+			}).want(http.StatusUnprocessableEntity)
+			if m := r.obj()["error"].(map[string]any); m["code"] != "secrets_required" ||
+				!strings.Contains(m["message"].(string), "auth.token, signing_secret") {
+				t.Errorf("%s: %s", base, r.Body)
+			}
+			if s := stored(); s.BaseURL != "https://api.example.com/v2" {
+				t.Errorf("%s: the service changed: %s", base, s.BaseURL)
+			}
+		}
+		// Typed again, the secrets go with the service.
+		h.do("PUT", "/api/v1/services/notification-api", map[string]any{
+			"type": "rest", "base_url": "https://collector.example.net/v1", "auth": map[string]any{"type": "bearer", "token": "tok-typed-again"},
+			"signing_secret": create["signing_secret"],
+		}).want(http.StatusOK)
+		h.do("PUT", "/api/v1/services/notification-api", map[string]any{
+			"type": "rest", "base_url": "https://api.example.com/v1", "auth": map[string]any{"type": "bearer", "token": secretToken},
+			"signing_secret": create["signing_secret"],
+		}).want(http.StatusOK)
 	})
 	t.Run("put with masked secret keeps it", func(t *testing.T) {
 		h.do("PUT", "/api/v1/services/notification-api", map[string]any{

@@ -118,7 +118,9 @@ func (h *siteHandler) update(w http.ResponseWriter, r *http.Request) error {
 	if s.Name != name {
 		return mih.Errorf(mih.CodeInvalid, "name %q: a site cannot be renamed (the path names %q)", s.Name, name)
 	}
-	s.KeepSecrets(old)
+	if err := s.KeepSecrets(old); err != nil {
+		return err
+	}
 	for _, f := range cleared {
 		switch f {
 		case "token":

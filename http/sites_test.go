@@ -95,13 +95,13 @@ func TestSites_CRUD(t *testing.T) {
 		}
 	})
 	t.Run("put without secrets keeps them", func(t *testing.T) {
-		r := h.do("PUT", "/api/v1/sites/main", map[string]any{"url": "https://lms.example.edu", "prefix": "m_"}).want(http.StatusOK)
+		r := h.do("PUT", "/api/v1/sites/main", map[string]any{"url": "https://moodle.example.edu/lms", "prefix": "m_"}).want(http.StatusOK)
 		noSiteSecrets(t, r)
 		s := stored()
 		if s.Token != siteToken || s.PluginSecret != sitePlugin || !strings.Contains(s.DB, siteDBPassword) {
 			t.Errorf("stored secrets %q %q %q, want the originals kept", s.Token, s.PluginSecret, s.DB)
 		}
-		if s.URL != "https://lms.example.edu" || s.Prefix != "m_" || s.Tail {
+		if s.URL != "https://moodle.example.edu/lms" || s.Prefix != "m_" || s.Tail {
 			t.Errorf("update not applied (tail omitted means false): %+v", s.Masked())
 		}
 	})
@@ -109,18 +109,32 @@ func TestSites_CRUD(t *testing.T) {
 		read := h.do("GET", "/api/v1/sites/main", nil).want(http.StatusOK).obj()
 		read["tail"] = true
 		// A password masked in the URL keeps the stored password, with the new host.
-		read["db"] = "postgres://mih_reader:********@db2.example.edu:5432/moodle"
+		read["db"] = "postgres://mih_reader:********@db.example.edu:5432/moodle2"
 		r := h.do("PUT", "/api/v1/sites/main", read).want(http.StatusOK)
 		noSiteSecrets(t, r)
 		s := stored()
 		if s.Token != siteToken || s.PluginSecret != sitePlugin {
 			t.Errorf("stored token %q, plugin secret %q; want the originals kept", s.Token, s.PluginSecret)
 		}
-		if want := "postgres://mih_reader:" + siteDBPassword + "@db2.example.edu:5432/moodle"; s.DB != want {
+		if want := "postgres://mih_reader:" + siteDBPassword + "@db.example.edu:5432/moodle2"; s.DB != want {
 			t.Errorf("stored db %q, want %q", s.DB, want)
 		}
 		if !s.Tail {
 			t.Errorf("tail not applied")
+		}
+	})
+	t.Run("secrets do not follow a new host", func(t *testing.T) {
+		r := h.do("PUT", "/api/v1/sites/main", map[string]any{"url": "https://evil.example.net"}).want(http.StatusUnprocessableEntity)
+		if !strings.Contains(string(r.Body), "secrets_required") || !strings.Contains(string(r.Body), "type them again: token") {
+			t.Errorf("url moved: %s", r.Body)
+		}
+		r = h.do("PUT", "/api/v1/sites/main", map[string]any{"url": "https://moodle.example.edu/lms",
+			"db": "postgres://mih_reader:********@evil.example.net:5432/moodle"}).want(http.StatusUnprocessableEntity)
+		if !strings.Contains(string(r.Body), "db (its password)") {
+			t.Errorf("db moved: %s", r.Body)
+		}
+		if s := stored(); s.URL != "https://moodle.example.edu/lms" || !strings.Contains(s.DB, "@db.example.edu") {
+			t.Errorf("the site changed: %+v", s.Masked())
 		}
 	})
 	t.Run("new secrets replace the old", func(t *testing.T) {
@@ -177,8 +191,8 @@ func TestSites_CRUD(t *testing.T) {
 		{"wrong field type", "POST", "/api/v1/sites", map[string]any{"name": "x", "url": "https://x.example", "tail": "yes"}, 400, "invalid", "tail"},
 		{"empty body", "POST", "/api/v1/sites", nil, 400, "invalid", "body"},
 		{"rename", "PUT", "/api/v1/sites/main", map[string]any{"name": "other", "url": "https://x.example"}, 400, "invalid", "renamed"},
-		{"masked db password with none stored", "PUT", "/api/v1/sites/main", map[string]any{"url": "https://x.example", "db": "postgres://u:********@h/x"}, 400, "invalid", "db"},
-		{"tail after db removed", "PUT", "/api/v1/sites/main", map[string]any{"url": "https://x.example", "tail": true}, 400, "invalid", "tail"},
+		{"masked db password with none stored", "PUT", "/api/v1/sites/main", map[string]any{"url": "https://lms.example.edu", "db": "postgres://u:********@h/x"}, 400, "invalid", "db"},
+		{"tail after db removed", "PUT", "/api/v1/sites/main", map[string]any{"url": "https://lms.example.edu", "tail": true}, 400, "invalid", "tail"},
 		{"put unknown", "PUT", "/api/v1/sites/nope", map[string]any{"url": "https://x.example"}, 404, "not_found", ""},
 		{"get unknown", "GET", "/api/v1/sites/nope", nil, 404, "not_found", ""},
 		{"delete unknown", "DELETE", "/api/v1/sites/nope", nil, 404, "not_found", ""},

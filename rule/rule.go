@@ -44,7 +44,7 @@ func Compile(r *mih.Rule) (*Compiled, error) {
 		c.glob = globRE(r.Event)
 	}
 	if f := strings.TrimSpace(r.Filter); f != "" {
-		p, err := expr.Compile(f, expr.AllowUndefinedVariables(), expr.AsBool())
+		p, err := expr.Compile(f, filterOptions()...)
 		if err != nil {
 			return nil, mih.Errorf(mih.CodeInvalid, "filter: %s", strings.TrimSpace(err.Error()))
 		}
@@ -75,6 +75,9 @@ func Compile(r *mih.Rule) (*Compiled, error) {
 	mock := MockEvent(exampleName(r.Event))
 	if _, _, _, err := c.Render(MockScope(mock)); err != nil {
 		return nil, mih.Errorf(mih.CodeInvalid, "%v", err)
+	}
+	if err := c.dryRun(mock); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -113,12 +116,31 @@ func (c *Compiled) Matches(env map[string]any) (bool, error) {
 	if c.filter == nil {
 		return true, nil
 	}
-	out, err := expr.Run(c.filter, env)
+	out, err := runFilter(c.filter, env)
 	if err != nil {
 		return false, fmt.Errorf("rule %d filter: %w", c.Rule.ID, err)
 	}
 	ok, _ := out.(bool)
 	return ok, nil
+}
+
+// dryRun evaluates the filter on a mock event under the run-time limits, so that a filter that
+// would stall ingest is refused when it is saved. Any other fault on the mock (a field of
+// another type than the real events') is left to run time, where it only makes the rule skip
+// that event.
+func (c *Compiled) dryRun(mock *mih.Event) error {
+	if c.filter == nil {
+		return nil
+	}
+	data, err := mock.Data()
+	if err != nil {
+		return fmt.Errorf("filter dry run: %w", err)
+	}
+	if _, err := runFilter(c.filter, FilterEnv(data)); overBudget(err) {
+		return mih.Errorf(mih.CodeInvalid, "filter: refused, it %s on a sample event (limits: %d steps, strings of %d bytes, %s, %d nodes)",
+			budgetReason(err), FilterMaxSteps, FilterMaxString, FilterTimeout, filterMaxNodes)
+	}
+	return nil
 }
 
 // Render builds the request of a delivery: method, endpoint (placeholders URL-escaped) and body.

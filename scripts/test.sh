@@ -62,3 +62,6 @@ fi
 
 echo "== go test"
 go test -count=1 -timeout 25m ./...
+
+echo "== fuzz: every parser of outside input, briefly (scripts/fuzz.sh 10m for a real search)"
+scripts/fuzz.sh 2s

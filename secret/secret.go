@@ -18,21 +18,40 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // KeySize is the AES-256 key length.
 const KeySize = 32
 
-// version prefixes sealed data so that the format can change later without guessing.
-const version = byte(1)
+// Formats of sealed data, its first byte. Version 1 (no key id) is what the hub wrote before key
+// rotation; it is still read, with each key tried in turn.
+const (
+	version1 = byte(1)
+	// version2 is followed by the id of the key that sealed it (KeyIDSize bytes), which is also
+	// authenticated as additional data, then the nonce and the ciphertext.
+	version2 = byte(2)
+)
 
-// Box seals and opens secrets. It satisfies mih.SecretBox.
-type Box struct {
+// KeyIDSize is the length of a key id: the first bytes of the key's SHA-256. It names the key
+// that sealed a value, so that a value can be opened whatever key is primary during a rotation.
+const KeyIDSize = 8
+
+type keyID [KeyIDSize]byte
+
+func idOf(key []byte) keyID {
+	sum := sha256.Sum256(append([]byte("mih secret key id\x00"), key...))
+	var id keyID
+	copy(id[:], sum[:])
+	return id
+}
+
+type sealer struct {
+	id   keyID
 	aead cipher.AEAD
 }
 
-// NewBox returns a Box for a 32-byte key.
-func NewBox(key []byte) (*Box, error) {
+func newSealer(key []byte) (*sealer, error) {
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("secret key: want %d bytes, got %d", KeySize, len(key))
 	}
@@ -46,26 +65,108 @@ func NewBox(key []byte) (*Box, error) {
 	if err != nil {
 		return nil, fmt.Errorf("secret key: %w", err)
 	}
-	return &Box{aead: aead}, nil
+	return &sealer{id: idOf(key), aead: aead}, nil
 }
 
-// Seal encrypts plain.
-func (b *Box) Seal(plain []byte) ([]byte, error) {
-	out := make([]byte, 1, 1+b.aead.NonceSize()+len(plain)+b.aead.Overhead())
-	out[0] = version
-	return b.aead.Seal(out, nil, plain, nil), nil
+// Box seals and opens secrets. It satisfies mih.SecretBox. It seals with its primary key and
+// opens with any of its keys; a Box over a data folder's key files (NewFileBox) rereads them when
+// they change, so that a running hub follows a key rotation made by `mih secret rotate`.
+type Box struct {
+	mu      sync.RWMutex
+	primary *sealer
+	keys    map[keyID]*sealer
+	// dir is the data folder of a file box, "" for a box of fixed keys; stamp is what the key
+	// files looked like when they were last read.
+	dir   string
+	stamp string
 }
 
-// Open decrypts what Seal produced. A wrong key is reported as such, never as garbage.
-func (b *Box) Open(sealed []byte) ([]byte, error) {
-	if len(sealed) < 1 || sealed[0] != version {
-		return nil, errors.New("open secret: unknown format")
+// NewBox returns a Box that seals with key and opens with key or any of older.
+func NewBox(key []byte, older ...[]byte) (*Box, error) {
+	b := &Box{}
+	if err := b.set(key, older); err != nil {
+		return nil, err
 	}
-	plain, err := b.aead.Open(nil, nil, sealed[1:], nil)
+	return b, nil
+}
+
+func (b *Box) set(key []byte, older [][]byte) error {
+	p, err := newSealer(key)
 	if err != nil {
+		return err
+	}
+	keys := map[keyID]*sealer{p.id: p}
+	for _, k := range older {
+		o, err := newSealer(k)
+		if err != nil {
+			return err
+		}
+		keys[o.id] = o
+	}
+	b.mu.Lock()
+	b.primary, b.keys = p, keys
+	b.mu.Unlock()
+	return nil
+}
+
+// Seal encrypts plain with the primary key.
+func (b *Box) Seal(plain []byte) ([]byte, error) {
+	b.refresh(false)
+	b.mu.RLock()
+	p := b.primary
+	b.mu.RUnlock()
+	out := make([]byte, 1+KeyIDSize, 1+KeyIDSize+p.aead.NonceSize()+len(plain)+p.aead.Overhead())
+	out[0] = version2
+	copy(out[1:], p.id[:])
+	return p.aead.Seal(out, nil, plain, p.id[:]), nil
+}
+
+// Open decrypts what Seal produced, with the key that sealed it. A wrong key is reported as
+// such, never as garbage.
+func (b *Box) Open(sealed []byte) ([]byte, error) {
+	plain, err := b.open(sealed)
+	if errors.Is(err, errUnknownKey) && b.refresh(true) {
+		plain, err = b.open(sealed)
+	}
+	return plain, err
+}
+
+var errUnknownKey = errors.New("open secret: sealed with a key this hub does not have (wrong key, or a rotation whose old key file was removed too early)")
+
+func (b *Box) open(sealed []byte) ([]byte, error) {
+	b.mu.RLock()
+	keys := b.keys
+	b.mu.RUnlock()
+	switch {
+	case len(sealed) >= 1+KeyIDSize && sealed[0] == version2:
+		var id keyID
+		copy(id[:], sealed[1:])
+		k := keys[id]
+		if k == nil {
+			return nil, errUnknownKey
+		}
+		plain, err := k.aead.Open(nil, nil, sealed[1+KeyIDSize:], id[:])
+		if err != nil {
+			return nil, errors.New("open secret: corrupted data")
+		}
+		return plain, nil
+	case len(sealed) >= 1 && sealed[0] == version1:
+		for _, k := range keys {
+			if plain, err := k.aead.Open(nil, nil, sealed[1:], nil); err == nil {
+				return plain, nil
+			}
+		}
 		return nil, errors.New("open secret: wrong key or corrupted data")
 	}
-	return plain, nil
+	return nil, errors.New("open secret: unknown format")
+}
+
+// Current reports whether sealed is sealed with the primary key in the current format: what a
+// rotation leaves alone.
+func (b *Box) Current(sealed []byte) bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return len(sealed) >= 1+KeyIDSize && sealed[0] == version2 && keyID(sealed[1:1+KeyIDSize]) == b.primary.id
 }
 
 // ParseKey decodes a key given as 64 hex digits or as base64 of 32 bytes.

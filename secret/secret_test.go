@@ -93,3 +93,34 @@ func TestToken(t *testing.T) {
 		t.Fatalf("hashes do not distinguish tokens")
 	}
 }
+
+// TestBox_FormatsAndKeys: values sealed before key ids (format 1) still open; a value names the
+// key that sealed it, so a box with the new key and the old one opens both while Current tells
+// which need re-sealing.
+func TestBox_FormatsAndKeys(t *testing.T) {
+	k1, k2 := bytes.Repeat([]byte{1}, KeySize), bytes.Repeat([]byte{2}, KeySize)
+	s1, _ := newSealer(k1)
+	v1 := s1.aead.Seal([]byte{version1}, nil, []byte("legacy"), nil)
+	old, _ := NewBox(k1)
+	sealedOld, _ := old.Seal([]byte("by k1"))
+	both, err := NewBox(k2, k1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for in, want := range map[string]string{string(v1): "legacy", string(sealedOld): "by k1"} {
+		if got, err := both.Open([]byte(in)); err != nil || string(got) != want {
+			t.Errorf("open: got %q %v, want %q", got, err, want)
+		}
+	}
+	sealedNew, _ := both.Seal([]byte("by k2"))
+	if !both.Current(sealedNew) || both.Current(sealedOld) || both.Current(v1) {
+		t.Error("Current does not tell the primary key's values from the others")
+	}
+	if _, err := old.Open(sealedNew); err == nil {
+		t.Error("the old key alone opens a value sealed with the new one")
+	}
+	sealedNew[3] ^= 1 // the key id is authenticated
+	if _, err := both.Open(sealedNew); err == nil {
+		t.Error("a value whose key id was changed opens")
+	}
+}

@@ -9,7 +9,7 @@ import (
 	"github.com/mihhub/mih"
 )
 
-const tokenColumns = `id, name, hash, created_at, last_used_at`
+const tokenColumns = `id, name, hash, scope, created_at, last_used_at`
 
 func scanToken(row interface{ Scan(...any) error }) (*mih.Token, error) {
 	var (
@@ -17,7 +17,7 @@ func scanToken(row interface{ Scan(...any) error }) (*mih.Token, error) {
 		created int64
 		used    sql.NullInt64
 	)
-	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &created, &used); err != nil {
+	if err := row.Scan(&t.ID, &t.Name, &t.Hash, &t.Scope, &created, &used); err != nil {
 		return nil, err
 	}
 	t.CreatedAt, t.LastUsedAt = fromMicros(created), timePtr(used)
@@ -30,9 +30,12 @@ func (s *Store) CreateToken(ctx context.Context, t *mih.Token) error {
 	if t.Name == "" || t.Hash == "" {
 		return mih.Errorf(mih.CodeInvalid, "token: name and hash are required")
 	}
+	if err := t.Validate(); err != nil {
+		return err
+	}
 	now := round(s.now())
-	err := s.queryRow(ctx, s.db, `INSERT INTO tokens (name, hash, created_at) VALUES (?, ?, ?) RETURNING id`,
-		t.Name, t.Hash, micros(now)).Scan(&t.ID)
+	err := s.queryRow(ctx, s.db, `INSERT INTO tokens (name, hash, scope, created_at) VALUES (?, ?, ?, ?) RETURNING id`,
+		t.Name, t.Hash, t.Scope, micros(now)).Scan(&t.ID)
 	if err != nil {
 		return fmt.Errorf("create token: %w", s.dbError(err, fmt.Sprintf("token %q", t.Name)))
 	}

@@ -59,6 +59,9 @@ func parseDatabase(raw string) (*database, error) {
 		if cfg.ConnectTimeout == 0 {
 			cfg.ConnectTimeout = connectTimeout
 		}
+		if err := pgNoCleartext(cfg, pass); err != nil {
+			return nil, err
+		}
 		if _, ok := cfg.RuntimeParams["application_name"]; !ok {
 			cfg.RuntimeParams["application_name"] = "mih-logstore"
 		}
@@ -72,6 +75,9 @@ func parseDatabase(raw string) (*database, error) {
 		cfg, err := mysqlConfig(u)
 		if err != nil {
 			return nil, err
+		}
+		if pass != "" && cfg.Net == "tcp" && !loopback(u.Hostname()) && (cfg.TLS == nil || cfg.AllowFallbackToPlaintext) {
+			return nil, mih.Errorf(mih.CodeInvalid, "db: the password would travel in clear to %s: add tls=true (or tls=skip-verify) to the URL, or connect over loopback", u.Hostname())
 		}
 		conn, err := mysql.NewConnector(cfg)
 		if err != nil {
@@ -152,4 +158,35 @@ func scrub(text, password string) string {
 		text = strings.ReplaceAll(text, esc, "xxxxx")
 	}
 	return text
+}
+
+// loopback reports whether host is this machine: the only place a database password may travel
+// without TLS.
+func loopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// pgNoCleartext keeps a PostgreSQL password off the network in clear: to a host other than
+// loopback or a Unix socket, connections go over TLS only. sslmode=prefer (pgx's default) and
+// allow lose their plain-text fallbacks; sslmode=disable is refused.
+func pgNoCleartext(cfg *pgx.ConnConfig, pass string) error {
+	if pass == "" {
+		return nil
+	}
+	local := func(host string) bool { return strings.HasPrefix(host, "/") || loopback(host) }
+	if cfg.TLSConfig == nil && !local(cfg.Host) {
+		return mih.Errorf(mih.CodeInvalid, "db: the password would travel in clear to %s: use sslmode=require (or verify-full), or connect over loopback", cfg.Host)
+	}
+	kept := cfg.Fallbacks[:0]
+	for _, f := range cfg.Fallbacks {
+		if f.TLSConfig != nil || local(f.Host) {
+			kept = append(kept, f)
+		}
+	}
+	cfg.Fallbacks = kept
+	return nil
 }

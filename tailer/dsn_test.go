@@ -19,13 +19,20 @@ func TestParseDatabase(t *testing.T) {
 		redacted   string
 		errContain string
 	}{
-		{"postgres", "postgres://moodle:pw@db.example.edu:5433/moodle?sslmode=disable", Postgres,
-			"postgres://db.example.edu:5433/moodle", "postgres://moodle:xxxxx@db.example.edu:5433/moodle?sslmode=disable", ""},
+		{"postgres", "postgres://moodle:pw@db.example.edu:5433/moodle?sslmode=require", Postgres,
+			"postgres://db.example.edu:5433/moodle", "postgres://moodle:xxxxx@db.example.edu:5433/moodle?sslmode=require", ""},
+		{"postgres loopback in clear", "postgres://moodle:pw@127.0.0.1:5433/moodle?sslmode=disable", Postgres,
+			"postgres://127.0.0.1:5433/moodle", "", ""},
+		{"postgres prefer keeps TLS only", "postgres://moodle:pw@db.example.edu/moodle", Postgres, "postgres://db.example.edu:5432/moodle", "", ""},
+		{"postgres password in clear", "postgres://moodle:Secret-123@db.example.edu/moodle?sslmode=disable", "", "", "", "travel in clear"},
+		{"mysql password in clear", "mysql://moodle:Secret-123@db.example.edu/moodle", "", "", "", "travel in clear"},
+		{"mysql preferred TLS falls back to clear", "mysql://moodle:Secret-123@db.example.edu/moodle?tls=preferred", "", "", "", "travel in clear"},
+		{"mysql loopback in clear", "mysql://moodle:pw@localhost/moodle", MySQL, "mysql://localhost:3306/moodle", "", ""},
 		{"postgresql and a schema", "postgresql://moodle@db/moodle?search_path=lms", Postgres,
 			"postgres://db:5432/moodle?search_path=lms", "postgresql://moodle@db/moodle?search_path=lms", ""},
 		{"mysql", "mysql://moodle:p%40ss@db.example.edu:3307/moodle?tls=skip-verify", MySQL,
 			"mysql://db.example.edu:3307/moodle", "mysql://moodle:xxxxx@db.example.edu:3307/moodle?tls=skip-verify", ""},
-		{"mariadb default port", "mariadb://moodle:pw@db/moodle", MySQL, "mysql://db:3306/moodle", "", ""},
+		{"mariadb default port", "mariadb://moodle:pw@db/moodle?tls=true", MySQL, "mysql://db:3306/moodle", "", ""},
 		{"mysql socket", "mysql://moodle:pw@localhost/moodle?socket=/run/mysqld/mysqld.sock", MySQL,
 			"mysql:///run/mysqld/mysqld.sock/moodle", "", ""},
 		{"mysql without database", "mysql://moodle:pw@db:3306/", "", "", "", "names no database"},

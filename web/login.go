@@ -47,7 +47,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	ctx := r.Context()
 	next := localPath(r.PostFormValue("next"))
 	client := clientKey(r)
-	if wait := h.limiter.blocked(client); wait > 0 {
+	// The attempt counts as a failure before the password is checked, so that parallel guesses
+	// cannot all pass the limit while the first ones are still being hashed; a success then
+	// forgets it.
+	if wait := h.limiter.attempt(client); wait > 0 {
 		h.log.LogAttrs(ctx, slog.LevelWarn, "admin sign-in refused: too many failures", slog.String("client", client))
 		return mih.Errorf(codeTooManyAttempts, "too many failed sign-ins from your address; try again in %s", roundUp(wait))
 	}
@@ -58,9 +61,18 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 	given := r.PostFormValue("secret")
 	ok, by := false, byPassword
 	if given != "" {
+		// Checks run a few at a time; one that cannot start soon is refused rather than queued,
+		// so that a flood of guesses from many addresses costs the hub a bounded amount of CPU
+		// and the admin's own sign-in waits at most checkWait.
+		wait := time.NewTimer(checkWait)
 		select {
 		case h.checks <- struct{}{}:
+			wait.Stop()
+		case <-wait.C:
+			h.log.LogAttrs(ctx, slog.LevelWarn, "admin sign-in refused: too many at once", slog.String("client", client))
+			return mih.Errorf(codeTooManyAttempts, "too many sign-ins at once; try again in a few seconds")
 		case <-ctx.Done():
+			wait.Stop()
 			return mih.WrapError(mih.CodeUnavailable, ctx.Err(), "the sign-in was canceled")
 		}
 		if stored != "" {
@@ -75,7 +87,6 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if !ok {
-		h.limiter.fail(client)
 		h.log.LogAttrs(ctx, slog.LevelWarn, "admin sign-in failed", slog.String("client", client))
 		what := "password"
 		if stored == "" {
@@ -102,7 +113,9 @@ func (h *Handler) checkAdminToken(r *http.Request, given string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return tok.Name == adminTokenName, nil
+	// A token named admin of a narrower scope (made after the first one was revoked) must not
+	// open the UI, which can do everything.
+	return tok.Name == adminTokenName && tok.Scope == mih.ScopeAdmin, nil
 }
 
 // logout ends the session in this browser.
@@ -128,7 +141,10 @@ func (h *Handler) logoutEverywhere(w http.ResponseWriter, r *http.Request) error
 // localPath returns p when it is a path on this site, else "/": a sign-in link must not send
 // the admin elsewhere afterwards.
 func localPath(p string) string {
-	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") || strings.ContainsAny(p, "\r\n") {
+	// Browsers drop tabs and newlines from URLs and read a backslash as a slash, so "/\t/host"
+	// and "/\\host" lead off the site: neither may appear anywhere.
+	if p == "" || p[0] != '/' || strings.HasPrefix(p, "//") ||
+		strings.ContainsFunc(p, func(r rune) bool { return r < ' ' || r == 0x7f || r == '\\' }) {
 		return "/"
 	}
 	return p
@@ -164,6 +180,8 @@ func roundUp(d time.Duration) string {
 // oldest of them is loginWindow old. The count is per process: with several processes behind a
 // balancer a client gets that many tries per process, still far too few to guess a password.
 const (
+	// checkWait is how long a sign-in waits for a free password check before it is refused.
+	checkWait        = time.Second
 	loginMaxFailures = 5
 	loginWindow      = 15 * time.Minute
 	loginMaxClients  = 1 << 16
@@ -207,10 +225,27 @@ func (l *loginLimiter) blocked(client string) time.Duration {
 	return fs[len(fs)-loginMaxFailures].Add(loginWindow).Sub(now)
 }
 
+// attempt records an attempt of the client as a failure, unless it is blocked: then it reports
+// how long to wait and records nothing. A successful attempt calls succeed, which forgets it.
+func (l *loginLimiter) attempt(client string) time.Duration {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if fs := l.recent(client, now); len(fs) >= loginMaxFailures {
+		return fs[len(fs)-loginMaxFailures].Add(loginWindow).Sub(now)
+	}
+	l.failLocked(client, now)
+	return 0
+}
+
 func (l *loginLimiter) fail(client string) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.failLocked(client, now)
+}
+
+func (l *loginLimiter) failLocked(client string, now time.Time) {
 	if len(l.failures) >= loginMaxClients {
 		// Many addresses at once: forget the ones whose failures have aged out, and if that is
 		// not enough, start over rather than grow without bound.

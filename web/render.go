@@ -3,7 +3,6 @@ package web
 import (
 	"bytes"
 	"embed"
-	"encoding/json"
 	"fmt"
 	"html/template"
 	"io/fs"
@@ -71,6 +70,7 @@ var navEntries = []struct{ ID, Label, Href string }{
 	{"logs", "Logs", "/logs"},
 	{"sites", "Moodle sites", "/sites"},
 	{"sync", "Course sync", "/sync"},
+	{"tokens", "API tokens", "/tokens"},
 }
 
 // render executes the page name inside the layout into a buffer and writes it only when it
@@ -187,11 +187,6 @@ func formatMS(ms float64) string {
 	return strconv.FormatFloat(ms/1000, 'f', 1, 64) + " s"
 }
 
-// prettyJSON indents JSON for reading; anything else comes back as it is.
-func prettyJSON(b []byte) string {
-	var out bytes.Buffer
-	if err := json.Indent(&out, b, "", "  "); err != nil {
-		return string(b)
-	}
-	return out.String()
-}
+// prettyJSON indents JSON for reading, within mih.PrettyJSON's bounds of depth and size;
+// anything else comes back as it is.
+func prettyJSON(b []byte) string { return mih.PrettyJSON(b) }

@@ -60,6 +60,9 @@ func (h *Handler) routeTable() []route {
 
 		{Method: "GET", Pattern: "/events", Handler: h.eventList},
 		{Method: "GET", Pattern: "/logs", Handler: h.logList},
+		{Method: "GET", Pattern: "/tokens", Handler: h.tokenList},
+		{Method: "POST", Pattern: "/tokens", Handler: h.tokenCreate},
+		{Method: "POST", Pattern: "/tokens/{id}/revoke", Handler: h.tokenRevoke},
 
 		// Moodle sites. As with sync jobs, a site's pages are under /sites/{name}/…, so that
 		// /sites/new cannot hide a site named "new".

@@ -2,12 +2,11 @@ package web
 
 import (
 	"cmp"
-	"encoding/base64"
-	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/redact"
 )
 
 // Secrets never reach a page: forms show that a secret is stored, never its value; header
@@ -39,42 +38,8 @@ func showHeaders(h map[string]string) []headerLine {
 // redactor replaces known secret values in text.
 type redactor []string
 
-// minSecretLen keeps a redactor from replacing short, common strings that happen to be secrets
-// (a one-letter password would otherwise blank every "a" of a response).
-const minSecretLen = 4
-
 // secretsOf lists a service's secrets in the forms they may appear in elsewhere.
-func secretsOf(s *mih.Service) redactor {
-	var rd redactor
-	add := func(v string) {
-		if len(v) >= minSecretLen && v != mih.Masked {
-			rd = append(rd, v)
-		}
-	}
-	add(s.Auth.Token)
-	add(s.Auth.Password)
-	add(s.Auth.Value)
-	add(s.SigningSecret)
-	add(strings.TrimPrefix(s.SigningSecret, "whsec_"))
-	if s.Auth.Password != "" {
-		add(base64.StdEncoding.EncodeToString([]byte(s.Auth.Username + ":" + s.Auth.Password)))
-	}
-	if u, err := url.Parse(s.BaseURL); err == nil && u.User != nil {
-		if p, ok := u.User.Password(); ok {
-			add(p)
-			add(url.QueryEscape(p))
-			add(url.PathEscape(p))
-		}
-	}
-	for k, v := range s.Headers {
-		if sensitiveHeader(k) {
-			add(v)
-		}
-	}
-	// Longest first, so that a secret containing another is replaced whole.
-	slices.SortFunc(rd, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	return rd
-}
+func secretsOf(s *mih.Service) redactor { return redactor(redact.Service(s)) }
 
 // apply masks every known secret in text.
 func (rd redactor) apply(text string) string {

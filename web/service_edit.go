@@ -48,7 +48,11 @@ func (h *Handler) serviceUpdate(w http.ResponseWriter, r *http.Request) error {
 	}
 	s, f := parseServiceForm(r, old)
 	if s == nil {
-		return h.renderServiceForm(w, r, http.StatusBadRequest, f)
+		status := http.StatusBadRequest
+		if f.Moved {
+			status = http.StatusUnprocessableEntity
+		}
+		return h.renderServiceForm(w, r, status, f)
 	}
 	if err := h.ops.UpdateService(ctx, s); err != nil {
 		return err

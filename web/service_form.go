@@ -27,6 +27,8 @@ type serviceForm struct {
 	Test  *testOutcome
 	// Circuit is the service's circuit state when editing.
 	Circuit string
+	// Moved: the form sends the service elsewhere and its secrets must be typed again.
+	Moved bool
 }
 
 // The form's choices.
@@ -100,7 +102,9 @@ func newServiceForm(s *mih.Service, isNew bool) *serviceForm {
 		v["amqp.exchange"], v["amqp.routing_key"], v["amqp.queue_declare"], v["amqp.dlq"] = p.Exchange, p.RoutingKey, p.Queue, p.DLQ
 		f.Stored["amqp.password"] = p.Password != ""
 	} else {
-		v["base_url"] = s.BaseURL
+		// A password in the URL is a secret like the others: the page shows its mask, and
+		// Service.KeepSecrets puts the stored one back when the mask comes back.
+		v["base_url"] = showURL(s.BaseURL)
 	}
 	return f
 }
@@ -202,9 +206,17 @@ func parseServiceForm(r *http.Request, old *mih.Service) (*mih.Service, *service
 		s.Auth = mih.Auth{Type: mih.AuthNone}
 	} else {
 		s.BaseURL = v["base_url"]
+		v["base_url"] = showURL(v["base_url"])
 	}
 	if old != nil {
-		s.KeepSecrets(old)
+		if err := s.KeepSecrets(old); err != nil {
+			f.Moved = true
+			field := "base_url"
+			if s.Type == mih.ServiceAMQP {
+				field = "amqp.host"
+			}
+			f.fail(field, "%s", mih.ErrorMessage(err))
+		}
 		s.CreatedAt = old.CreatedAt
 	} else {
 		for _, k := range secretFields {
@@ -247,11 +259,13 @@ func parseHeaders(text string, stored map[string]string) (map[string]string, err
 			return nil, fmt.Errorf("line %d: want Name: value", i+1)
 		}
 		if value == mih.Masked {
-			old, ok := lookupHeader(stored, name)
+			// The mask stays, under the stored name: Service.KeepSecrets puts the stored value
+			// back, unless the service moves to another host.
+			key, ok := storedHeaderName(stored, name)
 			if !ok {
 				return nil, fmt.Errorf("line %d: %s is the mask of a stored value, but no %s header is stored; type the value itself", i+1, mih.Masked, name)
 			}
-			value = old
+			name = key
 		}
 		out[name] = value
 	}
@@ -273,10 +287,11 @@ func maskHeaderLines(text string) string {
 	return strings.Join(lines, "\n")
 }
 
-func lookupHeader(h map[string]string, name string) (string, bool) {
-	for k, v := range h {
+// storedHeaderName returns the name under which a header is stored, found without regard to case.
+func storedHeaderName(h map[string]string, name string) (string, bool) {
+	for k := range h {
 		if strings.EqualFold(k, name) {
-			return v, true
+			return k, true
 		}
 	}
 	return "", false

@@ -51,7 +51,11 @@ func (h *Handler) siteUpdate(w http.ResponseWriter, r *http.Request) error {
 	}
 	s, f, generated := parseSiteForm(r, old)
 	if s == nil {
-		return h.renderSiteForm(w, r, http.StatusBadRequest, f)
+		status := http.StatusBadRequest
+		if f.Moved {
+			status = http.StatusUnprocessableEntity
+		}
+		return h.renderSiteForm(w, r, status, f)
 	}
 	if err := h.ops.UpdateSite(ctx, s); err != nil {
 		return err

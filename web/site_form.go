@@ -1,17 +1,16 @@
 package web
 
 import (
-	"cmp"
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/redact"
 )
 
 // siteForm is the add/edit form of a Moodle site (docs/api.md, Sites). V holds the value of every
@@ -36,7 +35,10 @@ type siteForm struct {
 	// Retype is set when the form comes back with errors and secrets were typed: they are not
 	// sent back, so they must be typed again.
 	Retype bool
-	Test   *siteCheck
+	// Moved: the form sends the site's token or database password elsewhere; they must be
+	// typed again.
+	Moved bool
+	Test  *siteCheck
 	// Tail is the site's log store tailer as this process sees it (edit page).
 	Tail tailView
 	// Jobs are the sync jobs that use the site (edit page).
@@ -178,6 +180,27 @@ func parseSiteForm(r *http.Request, old *mih.Site) (s *mih.Site, f *siteForm, ge
 		}
 		s.DB = merged
 	}
+	if old != nil && len(f.Errors) == 0 {
+		// The site as sent, for the domain's check: a secret taken from the stored site shows
+		// as kept (empty, or the mask in the database URL), one typed or removed as not.
+		probe := &mih.Site{URL: siteURL, Token: "-", DB: s.DB}
+		if typed(token) {
+			probe.Token = token
+		} else if s.Token != "" {
+			probe.Token = ""
+		}
+		if dbPassword(s.DB) != "" && !typed(dbPassword(db)) {
+			probe.DB = mih.RedactURL(s.DB)
+		}
+		if err := mih.SiteSecretsMoved(probe, old); err != nil {
+			f.Moved = true
+			field := "url"
+			if !strings.Contains(mih.ErrorMessage(err), "token") {
+				field = "db"
+			}
+			f.fail(field, "%s", mih.ErrorMessage(err))
+		}
+	}
 
 	if len(f.Errors) > 0 {
 		return nil, f, ""
@@ -312,21 +335,4 @@ func newPluginSecret() string {
 // siteSecrets lists a site's secrets in the forms they may appear in elsewhere: the Web
 // Services token, the plugin secret (whole and its key), the database password (as is and
 // escaped).
-func siteSecrets(s *mih.Site) redactor {
-	var rd redactor
-	add := func(v string) {
-		if len(v) >= minSecretLen && v != mih.Masked {
-			rd = append(rd, v)
-		}
-	}
-	add(s.Token)
-	add(s.PluginSecret)
-	add(strings.TrimPrefix(s.PluginSecret, "whsec_"))
-	if p := dbPassword(s.DB); p != "" {
-		add(p)
-		add(url.QueryEscape(p))
-		add(url.PathEscape(p))
-	}
-	slices.SortFunc(rd, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
-	return rd
-}
+func siteSecrets(s *mih.Site) redactor { return redactor(redact.Site(s)) }

@@ -78,29 +78,45 @@ func TestSite_CreateEditKeepsSecrets(t *testing.T) {
 
 	// Saving the form as the page shows it (secrets empty, the password masked) keeps every
 	// secret; other fields change.
-	f := siteFormValues("main", "https://moodle2.example.edu")
+	f := siteFormValues("main", "https://moodle.example.edu/two")
 	f.Set("token", "")
 	f.Set("plugin_secret", "")
-	f.Set("db", "postgres://mih_reader:********@db2.example.edu:5432/moodle")
+	f.Set("db", "postgres://mih_reader:********@db.example.edu:5432/moodle2")
 	f.Set("prefix", "m_")
 	f.Set("tail_from", "1234")
 	if r := u.post("/sites/main/edit", f); r.status != http.StatusSeeOther || r.location != "/sites" {
 		t.Fatalf("update: got %d to %q\n%s", r.status, r.location, excerpt(r.body, 3000))
 	}
 	s = u.site("main")
-	if s.Token != siteToken || s.PluginSecret != sitePlugin || s.DB != "postgres://mih_reader:"+siteDBPass+"@db2.example.edu:5432/moodle" {
+	if s.Token != siteToken || s.PluginSecret != sitePlugin || s.DB != "postgres://mih_reader:"+siteDBPass+"@db.example.edu:5432/moodle2" {
 		t.Errorf("secrets after an update that left them empty: token kept %v, plugin secret kept %v, db %q",
 			s.Token == siteToken, s.PluginSecret == sitePlugin, mih.RedactURL(s.DB))
 	}
-	if s.URL != "https://moodle2.example.edu" || s.Prefix != "m_" || s.TailFrom != "1234" {
+	if s.URL != "https://moodle.example.edu/two" || s.Prefix != "m_" || s.TailFrom != "1234" {
 		t.Errorf("other fields not saved: %+v", s.Masked())
 	}
 
 	// The password left out of the URL is kept too.
-	f.Set("db", "postgres://mih_reader@db3.example.edu/moodle")
+	f.Set("db", "postgres://mih_reader@db.example.edu/moodle3")
 	u.post("/sites/main/edit", f)
-	if s = u.site("main"); s.DB != "postgres://mih_reader:"+siteDBPass+"@db3.example.edu/moodle" {
+	if s = u.site("main"); s.DB != "postgres://mih_reader:"+siteDBPass+"@db.example.edu/moodle3" {
 		t.Errorf("a URL without the password: stored %q, want the stored password kept", mih.RedactURL(s.DB))
+	}
+
+	// Neither the token nor the database password follows the site to another host: the form
+	// comes back (422) naming them.
+	moved := siteFormValues("main", "https://evil.example.net")
+	moved.Set("token", "")
+	moved.Set("plugin_secret", "")
+	moved.Set("db", "postgres://mih_reader@db.example.edu/moodle3")
+	must(t, u.post("/sites/main/edit", moved), http.StatusUnprocessableEntity, "type them again: token")
+	moved = siteFormValues("main", "https://moodle.example.edu/two")
+	moved.Set("token", "")
+	moved.Set("plugin_secret", "")
+	moved.Set("db", "postgres://mih_reader:********@evil.example.net/moodle3")
+	must(t, u.post("/sites/main/edit", moved), http.StatusUnprocessableEntity, "db (its password)")
+	if s = u.site("main"); s.URL != "https://moodle.example.edu/two" || !strings.Contains(s.DB, "@db.example.edu/") {
+		t.Errorf("a refused move changed the site: %+v", s.Masked())
 	}
 
 	// New values replace the old ones.

@@ -137,6 +137,9 @@ func withWebUI(cfg *Config, api http.Handler, o *ops.Ops, logger *slog.Logger) (
 		Logger:    logger,
 		SecretKey: key,
 		Version:   Version,
+		// Behind a proxy that ends TLS the hub sees plain HTTP; the browser must still send the
+		// session cookie over HTTPS only.
+		SecureCookies: cfg.SecureCookies,
 	})
 	if err != nil {
 		return nil, err

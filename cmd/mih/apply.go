@@ -143,7 +143,9 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 		case err != nil:
 			return fmt.Errorf("find site %s: %w", s.Name, err)
 		default:
-			s.KeepSecrets(old)
+			if err := s.KeepSecrets(old); err != nil {
+				return fmt.Errorf("site %s: %w", s.Name, err)
+			}
 			if sameSite(old, s) {
 				fmt.Fprintf(stdout, "site %s unchanged\n", s.Name)
 				continue
@@ -169,7 +171,9 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 		case err != nil:
 			return fmt.Errorf("find service %s: %w", s.Name, err)
 		default:
-			s.KeepSecrets(old)
+			if err := s.KeepSecrets(old); err != nil {
+				return fmt.Errorf("service %s: %w", s.Name, err)
+			}
 			if sameService(old, s) {
 				fmt.Fprintf(stdout, "service %s unchanged\n", s.Name)
 				continue

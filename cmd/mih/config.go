@@ -12,6 +12,8 @@ import (
 	"github.com/knadh/koanf/providers/posflag"
 	"github.com/knadh/koanf/v2"
 	"github.com/spf13/pflag"
+
+	"github.com/mihhub/mih"
 )
 
 // Config is every setting of the hub. Each one has a flag (--max-body-bytes), an environment
@@ -27,6 +29,7 @@ type Config struct {
 
 	MaxBodyBytes  int64 `koanf:"max_body_bytes"`
 	PublicMetrics bool  `koanf:"public_metrics"`
+	SecureCookies bool  `koanf:"secure_cookies"`
 
 	WorkerConcurrency int           `koanf:"worker_concurrency"`
 	WorkerBatch       int           `koanf:"worker_batch"`
@@ -62,6 +65,7 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.String("listen", "127.0.0.1:8080", "address to listen on")
 	fs.Int64("max-body-bytes", 10<<20, "largest request body accepted (ingest batches)")
 	fs.Bool("public-metrics", false, "serve /metrics without a token")
+	fs.Bool("secure-cookies", false, "mark the web UI's session cookie Secure on every answer: set it when a proxy in front of the hub ends TLS (requests that come over TLS to the hub itself always get it)")
 	fs.Int("worker-concurrency", 64, "deliveries sent at once")
 	fs.Int("worker-batch", 100, "deliveries claimed per database round trip")
 	fs.Duration("lease", 30*time.Second, "how long a claimed delivery stays with a worker before another may take it (renewed while it runs)")
@@ -156,8 +160,9 @@ func (c *Config) validate() error {
 	if c.CircuitSync < 0 || c.CircuitSync > time.Minute {
 		return fmt.Errorf("circuit_sync %s: want at most 1m", c.CircuitSync)
 	}
-	if c.AdminToken != "" && len(c.AdminToken) < 16 {
-		return fmt.Errorf("MIH_ADMIN_TOKEN: use at least 16 characters")
+	if c.AdminToken != "" && len(c.AdminToken) < mih.MinAdminTokenLen {
+		// An admin token guards everything, so it must be beyond guessing.
+		return fmt.Errorf("MIH_ADMIN_TOKEN: use at least %d characters (make one with: openssl rand -base64 33)", mih.MinAdminTokenLen)
 	}
 	return nil
 }

@@ -64,6 +64,7 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{"bad database", []string{"--database", "mysql://x"}, nil, "postgres://"},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, nil, "none.yaml"},
 		{"short admin token", nil, []string{"MIH_ADMIN_TOKEN=abc"}, "MIH_ADMIN_TOKEN"},
+		{"admin token under 32", nil, []string{"MIH_ADMIN_TOKEN=0123456789abcdef0123456789abcde"}, "at least 32 characters"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -83,11 +84,32 @@ func TestLoadConfig_Errors(t *testing.T) {
 func TestLoadConfig_Secrets(t *testing.T) {
 	fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
 	serveFlags(fs)
-	c, err := loadConfig(fs, []string{"MIH_ADMIN_TOKEN=0123456789abcdefXYZ", "MIH_SECRET_KEY=" + strings.Repeat("ab", 32), "MIH_TEST_POSTGRES_URL=x"})
+	c, err := loadConfig(fs, []string{"MIH_ADMIN_TOKEN=0123456789abcdefXYZ0123456789abcdef", "MIH_SECRET_KEY=" + strings.Repeat("ab", 32), "MIH_TEST_POSTGRES_URL=x"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.AdminToken != "0123456789abcdefXYZ" || c.SecretKey == "" {
+	if c.AdminToken != "0123456789abcdefXYZ0123456789abcdef" || c.SecretKey == "" {
 		t.Errorf("got token %q key %q", c.AdminToken, c.SecretKey)
+	}
+}
+
+func TestLoadConfig_SecureCookies(t *testing.T) {
+	for _, tc := range []struct {
+		args, env []string
+		want      bool
+	}{
+		{nil, nil, false},
+		{nil, []string{"MIH_SECURE_COOKIES=true"}, true},
+		{[]string{"--secure-cookies"}, nil, true},
+	} {
+		fs := pflag.NewFlagSet("serve", pflag.ContinueOnError)
+		serveFlags(fs)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		c, err := loadConfig(fs, tc.env)
+		if err != nil || c.SecureCookies != tc.want {
+			t.Errorf("%v %v: got %v %v, want %v", tc.args, tc.env, c.SecureCookies, err, tc.want)
+		}
 	}
 }

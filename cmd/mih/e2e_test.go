@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-const e2eToken = "e2e-admin-token-0123456789"
+const e2eToken = "e2e-admin-token-0123456789abcdefghij"
 
 // buildBinary compiles mih once per test run into a temporary folder.
 func buildBinary(t *testing.T) string {

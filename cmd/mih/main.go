@@ -38,7 +38,11 @@ const usage = `mih — Integration Hub for Moodle
 
 Usage:
   mih serve [flags]                 run the hub (web UI, HTTP API, workers, tailers)
-  mih token create [--name NAME]    create an API token and print it
+  mih token create [--name NAME] [--scope admin|gateway|ingest|read]
+                                    create an API token and print it (once)
+  mih token list                    list API tokens: name, scope, last use
+  mih token revoke NAME|ID          revoke an API token
+  mih secret rotate [--keep-old]    re-seal every stored secret with a new key (back up the data folder first)
   mih admin set-password            set the web UI's admin password (read from stdin or asked for)
   mih apply -f FILE                 create or update sites, services, rules and sync jobs from a YAML file
   mih sync list                     list course sync jobs
@@ -73,6 +77,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer) 
 		err = runServe(ctx, args[1:], environ, stdout, stderr)
 	case "token":
 		err = runToken(ctx, args[1:], environ, stdout)
+	case "secret":
+		err = runSecret(ctx, args[1:], environ, stdout)
 	case "apply":
 		err = runApply(ctx, args[1:], environ, stdout)
 	case "dlq":

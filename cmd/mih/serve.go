@@ -327,7 +327,21 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 // secretKey is the hub's secret key: MIH_SECRET_KEY, or secret.key in the data folder, created
 // on first use. It seals secrets at rest and keys the web UI's sessions.
 func secretKey(cfg *Config) (key []byte, created bool, err error) {
-	return secret.LoadOrCreateKey(filepath.Join(cfg.Data, "secret.key"), cfg.SecretKey)
+	return secret.LoadOrCreateKey(filepath.Join(cfg.Data, secret.KeyFile), cfg.SecretKey)
+}
+
+// secretBox is the box of the stores' secrets: over the data folder's key files, which it
+// rereads when `mih secret rotate` changes them, or over MIH_SECRET_KEY.
+func secretBox(cfg *Config) (*secret.Box, bool, error) {
+	if cfg.SecretKey == "" {
+		return secret.NewFileBox(cfg.Data)
+	}
+	key, _, err := secretKey(cfg)
+	if err != nil {
+		return nil, false, err
+	}
+	box, err := secret.NewBox(key)
+	return box, false, err
 }
 
 // openStore opens the configured store, creating the data folder, the secret key and the schema
@@ -336,16 +350,12 @@ func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (mih.Store
 	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 		return nil, fmt.Errorf("create data folder: %w", err)
 	}
-	key, created, err := secretKey(cfg)
+	box, created, err := secretBox(cfg)
 	if err != nil {
 		return nil, err
 	}
 	if created {
-		logger.Info("created secret key for credentials at rest", "file", filepath.Join(cfg.Data, "secret.key"))
-	}
-	box, err := secret.NewBox(key)
-	if err != nil {
-		return nil, err
+		logger.Info("created secret key for credentials at rest", "file", filepath.Join(cfg.Data, secret.KeyFile))
 	}
 	if cfg.Database != "" {
 		st, err := postgres.Open(ctx, cfg.Database, box)
@@ -375,7 +385,7 @@ func firstStartToken(ctx context.Context, st mih.Store, cfg *Config) (string, er
 	if tok == "" {
 		tok, show = secret.NewToken(), true
 	}
-	if err := st.CreateToken(ctx, &mih.Token{Name: "admin", Hash: secret.HashToken(tok)}); err != nil {
+	if err := st.CreateToken(ctx, &mih.Token{Name: "admin", Scope: mih.ScopeAdmin, Hash: secret.HashToken(tok)}); err != nil {
 		return "", fmt.Errorf("create admin token: %w", err)
 	}
 	if err := st.SetMeta(ctx, metaAdminToken, time.Now().UTC().Format(time.RFC3339)); err != nil {

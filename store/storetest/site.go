@@ -110,7 +110,9 @@ func testSiteUpdate(t *testing.T, s mih.Store) {
 	read := must[*mih.Site](t)(s.FindSiteByName(ctx, "main"))
 	edit := read.Masked()
 	edit.TailFrom = "1234"
-	edit.KeepSecrets(read)
+	if err := edit.KeepSecrets(read); err != nil {
+		t.Fatal(err)
+	}
 	ok(t, s.UpdateSite(ctx, edit))
 	got := must[*mih.Site](t)(s.FindSiteByName(ctx, "main"))
 	want := *site

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) mih.Store) {
 		{"SiteStore", siteTests},
 		{"LeaseStore", leaseTests},
 		{"SyncStore", syncTests},
+		{"Reseal", resealTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -147,6 +147,11 @@ func (t *Transport) Validate(s *mih.Service, r *mih.Request) error {
 			}
 		}
 	}
+	if r.IdempotencyKey != "" {
+		// The key is the event's id and the rule's: an id stored before ids were checked may
+		// still carry a line break.
+		return httpheader.CheckField("Idempotency-Key", r.IdempotencyKey)
+	}
 	return nil
 }
 
@@ -161,6 +166,9 @@ func (t *Transport) Send(ctx context.Context, s *mih.Service, r *mih.Request) (*
 		resp.URL = redactedURL(req)
 	}
 	resp.RequestHeaders = masked
+	if err == nil {
+		err = httpheader.Check(req.Header)
+	}
 	if err != nil {
 		return resp, err
 	}

@@ -374,6 +374,9 @@ func TestTransport_Send_Invalid(t *testing.T) {
 		{"signing secret", bad, &mih.Request{Method: "POST"}},
 		{"header value", restService(srv.URL), &mih.Request{Method: "POST", Headers: map[string]string{"X-Trace": "a\r\nX-Evil: 1"}}},
 		{"header name", restService(srv.URL), &mih.Request{Method: "POST", Headers: map[string]string{"X Trace": "a"}}},
+		// A header no request may carry is the request's fault, not the network's: retrying it
+		// would fail forever and count against the service's circuit.
+		{"idempotency key with CRLF", restService(srv.URL), &mih.Request{Method: "POST", IdempotencyKey: "a\r\nX-Injected: 1:1"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

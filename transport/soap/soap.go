@@ -245,6 +245,11 @@ func (t *Transport) send(ctx context.Context, s *mih.Service, r *mih.Request, re
 		return invalid("%s", op.unsupported)
 	case op.address == "":
 		return invalid("operation %s: the WSDL gives no endpoint address (service/port/soap:address) for its binding", opName)
+	case hasCredentials(s) && !sameHost(op.address, wsdlURL):
+		// The WSDL, not the administrator, names this address: the service's credentials go
+		// only to the host of base_url.
+		return invalid("operation %s: the WSDL sends it to %s, another host than base_url's; the service's credentials go only to %s (serve the WSDL from the endpoint's host, or set base_url there)",
+			opName, hostOf(op.address), wsdlURL.Host)
 	}
 	envelope, err := buildEnvelope(doc.schema, op, r.Body)
 	if err != nil {
@@ -279,6 +284,9 @@ func (t *Transport) send(ctx context.Context, s *mih.Service, r *mih.Request, re
 		h.Set("Idempotency-Key", r.IdempotencyKey)
 	}
 	resp.RequestHeaders = httpheader.Mask(h, authHeader)
+	if err := httpheader.Check(h); err != nil {
+		return err
+	}
 
 	hr, err := t.client.Do(req)
 	if err != nil {
@@ -521,3 +529,47 @@ func invalid(format string, args ...any) *mih.SendError {
 
 // Error classification, header layering, auth, masking and Retry-After are transport/httpheader's,
 // shared with transport/rest.
+
+// hasCredentials reports whether calls to s carry a secret: an auth setting, or a header whose
+// name says it is a credential.
+func hasCredentials(s *mih.Service) bool {
+	if s.Auth.Type != "" && s.Auth.Type != mih.AuthNone {
+		return true
+	}
+	for k, v := range s.Headers {
+		if v != "" && mih.SensitiveHeader(k) {
+			return true
+		}
+	}
+	return false
+}
+
+// sameHost reports whether address is on the host of base: the same host name and port, or
+// the same host name with http upgraded to https on the default ports.
+func sameHost(address string, base *url.URL) bool {
+	u, err := url.Parse(address)
+	if err != nil || !strings.EqualFold(u.Hostname(), base.Hostname()) {
+		return false
+	}
+	if port(u) == port(base) {
+		return true
+	}
+	return base.Scheme == "http" && u.Scheme == "https" && port(base) == "80" && port(u) == "443"
+}
+
+func port(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if u.Scheme == "https" {
+		return "443"
+	}
+	return "80"
+}
+
+func hostOf(address string) string {
+	if u, err := url.Parse(address); err == nil {
+		return u.Host
+	}
+	return "an address that is not a URL"
+}

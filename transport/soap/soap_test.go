@@ -918,3 +918,37 @@ func attr(n *xnode, space, local string) string {
 	}
 	return ""
 }
+
+// TestTransport_Send_CredentialsOnlyToTheConfiguredHost: a WSDL whose soap:address names
+// another host gets no call with the service's credentials; without credentials the call goes.
+func TestTransport_Send_CredentialsOnlyToTheConfiguredHost(t *testing.T) {
+	var got atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Add(1)
+		http.Error(w, "no", http.StatusInternalServerError)
+	}))
+	defer other.Close()
+	// "localhost" and "127.0.0.1" are one machine but two hosts, as far as credentials go.
+	otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	wsdl := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/xml; charset=utf-8")
+		io.WriteString(w, usersWSDL(soap11, false, otherURL+"/soap"))
+	}))
+	defer wsdl.Close()
+	tr := New(Options{})
+	defer tr.Close()
+	svc := soapService(wsdl.URL + "/svc?wsdl")
+	svc.Auth = mih.Auth{Type: mih.AuthBasic, Username: "hub", Password: "soap-secret-pw"}
+	_, err := tr.Send(context.Background(), svc, &mih.Request{Path: "DeleteUser", Body: json.RawMessage(`{"userId":"1"}`)})
+	if se := sendErr(t, err); se.Code != mih.ErrRequest || se.Retryable || !strings.Contains(se.Message, "credentials go only to") {
+		t.Fatalf("got %v, want a final invalid_request", err)
+	}
+	if got.Load() != 0 {
+		t.Fatalf("the other host was called %d times with the credentials", got.Load())
+	}
+	svc.Auth = mih.Auth{Type: mih.AuthNone}
+	tr.Send(context.Background(), svc, &mih.Request{Path: "DeleteUser", Body: json.RawMessage(`{"userId":"1"}`)})
+	if got.Load() != 1 {
+		t.Errorf("without credentials: the endpoint was called %d times, want 1", got.Load())
+	}
+}
