@@ -9,7 +9,7 @@ import (
 	"github.com/mihhub/mih"
 )
 
-const ruleColumns = `id, name, event, filter, service, method, endpoint, template, enrich, active, created_at, updated_at`
+const ruleColumns = `id, name, event, filter, service, method, endpoint, template, format, enrich, active, created_at, updated_at`
 
 func scanRule(row interface{ Scan(...any) error }) (*mih.Rule, error) {
 	var (
@@ -17,7 +17,7 @@ func scanRule(row interface{ Scan(...any) error }) (*mih.Rule, error) {
 		enrich           string
 		created, updated int64
 	)
-	err := row.Scan(&r.ID, &r.Name, &r.Event, &r.Filter, &r.Service, &r.Method, &r.Endpoint, &r.Template,
+	err := row.Scan(&r.ID, &r.Name, &r.Event, &r.Filter, &r.Service, &r.Method, &r.Endpoint, &r.Template, &r.Format,
 		&enrich, &r.Active, &created, &updated)
 	if err != nil {
 		return nil, err
@@ -87,9 +87,9 @@ func (s *Store) CreateRule(ctx context.Context, r *mih.Rule) error {
 	now := round(s.now())
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		err := s.queryRow(ctx, tx, `INSERT INTO rules
-			(name, event, filter, service, method, endpoint, template, enrich, active, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-			r.Name, r.Event, r.Filter, r.Service, r.Method, r.Endpoint, r.Template, string(enrich), r.Active,
+			(name, event, filter, service, method, endpoint, template, format, enrich, active, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			r.Name, r.Event, r.Filter, r.Service, r.Method, r.Endpoint, r.Template, r.Format, string(enrich), r.Active,
 			micros(now), micros(now)).Scan(&r.ID)
 		if err != nil {
 			return s.ruleError(err, r)
@@ -116,10 +116,10 @@ func (s *Store) UpdateRule(ctx context.Context, r *mih.Rule) error {
 	var created int64
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		err := s.queryRow(ctx, tx, `UPDATE rules
-			SET name = ?, event = ?, filter = ?, service = ?, method = ?, endpoint = ?, template = ?, enrich = ?,
-				active = ?, updated_at = ?
+			SET name = ?, event = ?, filter = ?, service = ?, method = ?, endpoint = ?, template = ?, format = ?,
+				enrich = ?, active = ?, updated_at = ?
 			WHERE id = ? RETURNING created_at`,
-			r.Name, r.Event, r.Filter, r.Service, r.Method, r.Endpoint, r.Template, string(enrich), r.Active,
+			r.Name, r.Event, r.Filter, r.Service, r.Method, r.Endpoint, r.Template, r.Format, string(enrich), r.Active,
 			micros(now), r.ID).Scan(&created)
 		if err != nil {
 			return s.ruleError(err, r)

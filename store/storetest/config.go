@@ -47,7 +47,7 @@ func sameRule(t *testing.T, got, want *mih.Rule) {
 	t.Helper()
 	if got.ID != want.ID || got.Name != want.Name || got.Event != want.Event || got.Filter != want.Filter ||
 		got.Service != want.Service || got.Method != want.Method || got.Endpoint != want.Endpoint ||
-		got.Template != want.Template || !slices.Equal(got.Enrich, want.Enrich) || got.Active != want.Active {
+		got.Template != want.Template || got.Format != want.Format || !slices.Equal(got.Enrich, want.Enrich) || got.Active != want.Active {
 		t.Errorf("got rule %+v, want %+v", got, want)
 	}
 	wantTime(t, "created_at", got.CreatedAt, want.CreatedAt)
@@ -67,14 +67,24 @@ func testRuleCreateFind(t *testing.T, s mih.Store) {
 	r2 := newRule("crm")
 	r2.Enrich = nil
 	r2.Active = false
+	r2.Format = mih.FormatCloudEventsBinary
 	ok(t, s.CreateRule(ctx, r2))
 	if r2.ID <= r.ID {
 		t.Errorf("second id %d not after %d", r2.ID, r.ID)
 	}
 	got := must[*mih.Rule](t)(s.FindRuleByID(ctx, r2.ID))
-	if got.Enrich == nil || len(got.Enrich) != 0 || got.Active {
-		t.Errorf("enrich %#v active %v, want [] false", got.Enrich, got.Active)
+	if got.Enrich == nil || len(got.Enrich) != 0 || got.Active || got.Format != mih.FormatCloudEventsBinary {
+		t.Errorf("enrich %#v active %v format %q, want [] false cloudevents-binary", got.Enrich, got.Active, got.Format)
 	}
+	// A rule without a format is a template rule, as every rule was before formats existed.
+	r3 := newRule("crm")
+	r3.Format = ""
+	ok(t, s.CreateRule(ctx, r3))
+	if got := must[*mih.Rule](t)(s.FindRuleByID(ctx, r3.ID)); got.Format != mih.FormatTemplate {
+		t.Errorf("format %q, want template", got.Format)
+	}
+	r3.Format = "yaml"
+	wantCode(t, s.UpdateRule(ctx, r3), mih.CodeInvalid)
 }
 
 func testRuleNotFound(t *testing.T, s mih.Store) {

@@ -32,7 +32,8 @@
 // # Messages and confirms
 //
 // Each Send publishes one message, mandatory, persistent (delivery mode 2), content type
-// application/json, message_id = the request's idempotency key (a fresh "mih_…" id when the call
+// application/json (or the value of a Content-Type header, which becomes the property rather
+// than a header), message_id = the request's idempotency key (a fresh "mih_…" id when the call
 // has none), timestamp from Options.Now, app id "mih", the body as given ("{}" when empty), and
 // the service's and the request's headers as AMQP headers. It is published with
 // PublishWithDeferredConfirmWithContext on a channel in confirm mode, and the Send succeeds only
@@ -93,6 +94,7 @@ import (
 	"net"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -262,8 +264,15 @@ func (t *Transport) message(s *mih.Service, r *mih.Request) amqp091.Publishing {
 		body = []byte("{}")
 	}
 	var headers amqp091.Table
+	contentType := "application/json"
 	for _, layer := range []map[string]string{s.Headers, r.Headers} {
 		for k, v := range layer {
+			// Content-Type is a message property in AMQP, not a header: a CloudEvent in
+			// structured mode says application/cloudevents+json there, as the AMQP binding asks.
+			if strings.EqualFold(k, "Content-Type") {
+				contentType = v
+				continue
+			}
 			if headers == nil {
 				headers = amqp091.Table{}
 			}
@@ -272,7 +281,7 @@ func (t *Transport) message(s *mih.Service, r *mih.Request) amqp091.Publishing {
 	}
 	return amqp091.Publishing{
 		Headers:      headers,
-		ContentType:  "application/json",
+		ContentType:  contentType,
 		DeliveryMode: amqp091.Persistent,
 		MessageId:    messageID(r),
 		Timestamp:    t.now().UTC(),
