@@ -46,6 +46,9 @@ const (
 	ReasonPayload        = "payload"         // the payload could not be built
 	ReasonServiceDeleted = "service_deleted" // its service was deleted while it waited
 	ReasonRuleDeleted    = "rule_deleted"    // its rule was deleted before it could be rendered
+	// ReasonSkipped: the rule's format does not wrap this event (an xAPI rule and an event that
+	// records no learning); nothing was sent. LastError says why.
+	ReasonSkipped = "skipped"
 )
 
 // Delivery is one request to one service for one event and rule (or one asynchronous gateway
@@ -137,14 +140,23 @@ type DeliveryResult struct {
 	LastStatus   int
 	LastError    string
 	DeadReason   string
-	// Payload, when not nil, replaces the stored one, and Endpoint and Method when not empty:
-	// the request rendered late, after enrichment.
+	// Payload and Headers, when not nil, replace the stored ones (an empty map clears them), and
+	// Endpoint and Method when not empty: the request rendered late, after enrichment.
 	Payload  json.RawMessage
+	Headers  map[string]string
 	Method   string
 	Endpoint string
 	Attempt  *Attempt
 	Log      *LogEntry
 	Now      time.Time
+}
+
+// Rendered is a delivery's request as its rule builds it late, in the delivery worker.
+type Rendered struct {
+	Method   string
+	Endpoint string
+	Headers  map[string]string
+	Payload  json.RawMessage
 }
 
 // DeliveryCount is the number of deliveries of one service in one state.

@@ -44,6 +44,7 @@ const (
 	ErrRequest   = "invalid_request" // the request cannot be built or sent as given
 	ErrPayload   = "payload"         // the payload cannot be rendered
 	ErrEnrich    = "enrichment"      // a Moodle lookup for the payload failed (retried)
+	ErrSkipped   = "skipped"         // the rule's format does not wrap the event: nothing to send
 )
 
 // SendError is a failed call, classified once by the transport so that retries, the circuit

@@ -79,8 +79,11 @@ func Next(svc *mih.Service, d *mih.Delivery, o gateway.Outcome, now time.Time, r
 		r.State = mih.DeliverySucceeded
 	case !retryable:
 		r.State, r.DeadReason = mih.DeliveryDead, mih.ReasonFailed
-		if code == mih.ErrPayload {
+		switch code {
+		case mih.ErrPayload:
 			r.DeadReason = mih.ReasonPayload
+		case mih.ErrSkipped:
+			r.DeadReason = mih.ReasonSkipped
 		}
 	case n >= 1+svc.MaxRetries:
 		r.State, r.DeadReason = mih.DeliveryDead, mih.ReasonExhausted

@@ -13,7 +13,6 @@ package delivery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,7 +45,7 @@ type Caller interface {
 // *mih.SendError: retryable when a lookup failed (Moodle down), ErrPayload when the request can
 // never be built.
 type Renderer interface {
-	Render(ctx context.Context, d *mih.Delivery) (method, endpoint string, payload json.RawMessage, err error)
+	Render(ctx context.Context, d *mih.Delivery) (*mih.Rendered, error)
 }
 
 // Health is what a Worker asks before it gives up on a delivery that ran out of attempts:
@@ -524,7 +523,7 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 	var o gateway.Outcome
 	var rendered bool
 	if svc != nil && svc.Enabled && d.Unrendered() {
-		method, endpoint, payload, err := w.render(ctx, d)
+		req, err := w.render(ctx, d)
 		if err != nil {
 			if ctx.Err() != nil {
 				s.release = true
@@ -534,7 +533,10 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 			return
 		}
 		dd := *d
-		dd.Method, dd.Endpoint, dd.Payload = method, endpoint, payload
+		dd.Method, dd.Endpoint, dd.Headers, dd.Payload = req.Method, req.Endpoint, req.Headers, req.Payload
+		if dd.Headers == nil {
+			dd.Headers = map[string]string{} // replaces what an earlier render stored
+		}
 		d, rendered = &dd, true
 	}
 	if svc != nil && svc.Enabled {
@@ -557,7 +559,7 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 	}
 	if rendered {
 		// Kept whatever the outcome, so the DLQ and replays show and send what was rendered.
-		s.result.Payload, s.result.Method, s.result.Endpoint = d.Payload, d.Method, d.Endpoint
+		s.result.Payload, s.result.Headers, s.result.Method, s.result.Endpoint = d.Payload, d.Headers, d.Method, d.Endpoint
 	}
 }
 
@@ -589,9 +591,9 @@ func (w *Worker) holdForOutage(ctx context.Context, svc *mih.Service, d *mih.Del
 	h.Trip(ctx, svc)
 }
 
-func (w *Worker) render(ctx context.Context, d *mih.Delivery) (string, string, json.RawMessage, error) {
+func (w *Worker) render(ctx context.Context, d *mih.Delivery) (*mih.Rendered, error) {
 	if w.cfg.Renderer == nil {
-		return "", "", nil, &mih.SendError{Code: mih.ErrPayload, Message: "the delivery needs enrichment and this hub has no renderer"}
+		return nil, &mih.SendError{Code: mih.ErrPayload, Message: "the delivery needs enrichment and this hub has no renderer"}
 	}
 	return w.cfg.Renderer.Render(ctx, d)
 }

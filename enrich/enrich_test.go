@@ -83,8 +83,13 @@ func setup(t *testing.T, sites ...*mih.Site) *fixture {
 		users:   map[int64]map[string]any{7: {"id": 7, "username": "jdoe", "email": "jdoe@example.edu"}},
 		courses: map[int64]map[string]any{5: {"id": 5, "shortname": "MATH101", "fullname": "Algebra \"I\""}},
 	}
-	sitesLk := enrich.NewSiteLookups(st, func(*mih.Site) (enrich.Lookup, error) { return lk, nil })
-	return &fixture{st: st, r: enrich.New(st, sitesLk), lk: lk, event: ev}
+	f := &fixture{st: st, lk: lk, event: ev}
+	f.r = newRenderer(f, lk)
+	return f
+}
+
+func newRenderer(f *fixture, lk enrich.Lookup) *enrich.Renderer {
+	return enrich.New(f.st, enrich.NewSiteLookups(f.st, func(*mih.Site) (enrich.Lookup, error) { return lk, nil }))
 }
 
 func (f *fixture) rule(t *testing.T, tmpl string, enrichWith ...string) *mih.Delivery {
@@ -104,10 +109,11 @@ func site(name string) *mih.Site {
 func TestRender(t *testing.T) {
 	f := setup(t, site("main"))
 	d := f.rule(t, `{"email": {{relateduser.email}}, "course": "{{course.fullname}}", "teacher": {{user.email}}}`)
-	method, endpoint, payload, err := f.r.Render(context.Background(), d)
+	req, err := f.r.Render(context.Background(), d)
 	if err != nil {
 		t.Fatal(err)
 	}
+	method, endpoint, payload := req.Method, req.Endpoint, req.Payload
 	want := `{"email": "jdoe@example.edu", "course": "Algebra \"I\"", "teacher": null}`
 	if method != "POST" || endpoint != "/users/jdoe" || string(payload) != want {
 		t.Errorf("got %s %s %s\nwant POST /users/jdoe %s", method, endpoint, payload, want)
@@ -118,7 +124,7 @@ func TestRender_Failures(t *testing.T) {
 	t.Run("moodle down is retried", func(t *testing.T) {
 		f := setup(t, site("main"))
 		f.lk.err = errors.New("dial tcp 127.0.0.1:1: connection refused")
-		_, _, _, err := f.r.Render(context.Background(), f.rule(t, `{"e": {{relateduser.email}}}`))
+		_, err := f.r.Render(context.Background(), f.rule(t, `{"e": {{relateduser.email}}}`))
 		se, ok := errors.AsType[*mih.SendError](err)
 		if !ok || !se.Retryable || se.Code != mih.ErrEnrich || !strings.Contains(se.Message, "related user 7") {
 			t.Fatalf("got %v, want a retryable enrichment failure naming the user", err)
@@ -130,7 +136,7 @@ func TestRender_Failures(t *testing.T) {
 		if err := f.st.DeleteRule(context.Background(), d.RuleID); err != nil {
 			t.Fatal(err)
 		}
-		_, _, _, err := f.r.Render(context.Background(), d)
+		_, err := f.r.Render(context.Background(), d)
 		if se, ok := errors.AsType[*mih.SendError](err); !ok || se.Retryable || se.Code != mih.ErrPayload {
 			t.Fatalf("got %v, want a final payload failure", err)
 		}
@@ -139,14 +145,14 @@ func TestRender_Failures(t *testing.T) {
 		s := site("main")
 		s.Token = ""
 		f := setup(t, s)
-		_, _, _, err := f.r.Render(context.Background(), f.rule(t, `{"e": {{relateduser.email}}}`))
+		_, err := f.r.Render(context.Background(), f.rule(t, `{"e": {{relateduser.email}}}`))
 		if se, ok := errors.AsType[*mih.SendError](err); !ok || se.Retryable || !strings.Contains(se.Message, "no Web Services token") {
 			t.Fatalf("got %v, want a final failure that says the site has no token", err)
 		}
 	})
 	t.Run("unknown site", func(t *testing.T) {
 		f := setup(t, site("other"))
-		_, _, _, err := f.r.Render(context.Background(), f.rule(t, `{"e": {{relateduser.email}}}`))
+		_, err := f.r.Render(context.Background(), f.rule(t, `{"e": {{relateduser.email}}}`))
 		if se, ok := errors.AsType[*mih.SendError](err); !ok || se.Retryable {
 			t.Fatalf("got %v, want a final failure", err)
 		}
@@ -163,8 +169,8 @@ func TestRender_DefaultSite(t *testing.T) {
 	}
 	d := f.rule(t, `{"e": {{relateduser.email}}}`)
 	d.EventID = ev.ID
-	_, _, payload, err := f.r.Render(context.Background(), d)
-	if err != nil || string(payload) != `{"e": "jdoe@example.edu"}` {
-		t.Fatalf("got %s, %v", payload, err)
+	req, err := f.r.Render(context.Background(), d)
+	if err != nil || string(req.Payload) != `{"e": "jdoe@example.edu"}` {
+		t.Fatalf("got %v, %v", req, err)
 	}
 }

@@ -40,7 +40,7 @@ func NewSiteLookups(store SiteStore, factory func(*mih.Site) (Lookup, error)) *S
 // without a site can be enriched when the hub serves one Moodle. A site without a Web Services
 // token cannot be looked up in (CodeInvalid); an unknown site is CodeNotFound.
 func (s *SiteLookups) Lookup(ctx context.Context, name string) (Lookup, error) {
-	site, err := s.site(ctx, name)
+	site, err := s.Site(ctx, name)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,9 @@ func (s *SiteLookups) Lookup(ctx context.Context, name string) (Lookup, error) {
 	return lk, nil
 }
 
-func (s *SiteLookups) site(ctx context.Context, name string) (*mih.Site, error) {
+// Site returns the named site, or the only site there is for an empty name (CodeNotFound when
+// there is none or several).
+func (s *SiteLookups) Site(ctx context.Context, name string) (*mih.Site, error) {
 	if name != "" {
 		return s.store.FindSiteByName(ctx, name)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/format"
 	"github.com/mihhub/mih/template"
 )
 
@@ -55,6 +56,10 @@ func Compile(r *mih.Rule) (*Compiled, error) {
 		return nil, mih.Errorf(mih.CodeInvalid, "%v", err)
 	}
 	c.body = body
+	if r.Format == mih.FormatXAPI && c.glob == nil && !format.Supports(r.Format, r.Event) {
+		return nil, mih.Errorf(mih.CodeInvalid, "format xapi: %s has no xAPI statement; the events it covers are %s",
+			r.Event, strings.Join(format.XAPIEvents(), ", "))
+	}
 	ep, err := compileEndpoint(r.Endpoint)
 	if err != nil {
 		return nil, err
@@ -88,24 +93,33 @@ func (c *Compiled) Needs(kind string) bool { return c.enrich[kind] }
 
 // Wants says which enrichments rendering an event needs: those the rule asks for, those its
 // dotted placeholders imply, and the user when a bare name is in neither the event nor other.
-type Wants struct{ User, RelatedUser, Course bool }
+// Format is what the rule's payload format wants on top (the site's URL, names, scores): a rule
+// with a format other than template is always rendered by the delivery worker.
+type Wants struct {
+	User, RelatedUser, Course bool
+	Format                    format.Needs
+}
 
 // Any reports whether any enrichment is wanted.
-func (w Wants) Any() bool { return w.User || w.RelatedUser || w.Course }
+func (w Wants) Any() bool { return w.User || w.RelatedUser || w.Course || w.Format.Any() }
 
 // Wants reports the enrichments rendering data (the event's Data) needs.
 func (c *Compiled) Wants(data map[string]any) Wants {
+	name, _ := data["eventname"].(string)
 	return Wants{
 		User:        c.enrich[mih.EnrichUser] || c.body.NeedsUser(data),
 		RelatedUser: c.enrich[mih.EnrichRelatedUser] || c.body.NeedsRelatedUser(data),
 		Course:      c.enrich[mih.EnrichCourse] || c.body.NeedsCourse(data),
+		Format:      format.NeedsFor(c.Rule.Format, name),
 	}
 }
 
-// MatchesName reports whether the rule's event pattern covers an event name.
+// MatchesName reports whether the rule's event pattern covers an event name. An xapi rule whose
+// pattern is a glob covers only the events that have a statement: the others are skipped
+// without a delivery (docs/formats.md).
 func (c *Compiled) MatchesName(name string) bool {
 	if c.glob != nil {
-		return c.glob.MatchString(name)
+		return c.glob.MatchString(name) && format.Supports(c.Rule.Format, name)
 	}
 	return c.Rule.Event == name
 }

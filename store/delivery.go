@@ -420,7 +420,7 @@ func (s *Store) claimSQL() string {
 }
 
 // completeCols is how many parameters one result row of CompleteDeliveries takes.
-const completeCols = 12
+const completeCols = 13
 
 var completeUpdate = bulkDef{
 	name: "complete deliveries",
@@ -430,11 +430,12 @@ var completeUpdate = bulkDef{
 		payload = COALESCE(v.column9, deliveries.payload), updated_at = v.column10,
 		method = CASE WHEN v.column11 = '' THEN deliveries.method ELSE v.column11 END,
 		endpoint = CASE WHEN v.column12 = '' THEN deliveries.endpoint ELSE v.column12 END,
+		headers = COALESCE(v.column13, deliveries.headers),
 		lease_owner = NULL, lease_until = NULL
 		FROM (VALUES `,
 	row: `(CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS INTEGER),CAST(? AS BIGINT),CAST(? AS INTEGER),` +
 		`CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS BIGINT),CAST(? AS TEXT),CAST(? AS BIGINT),` +
-		`CAST(? AS TEXT),CAST(? AS TEXT))`,
+		`CAST(? AS TEXT),CAST(? AS TEXT),CAST(? AS TEXT))`,
 	// Every outcome leaves the same states, the ones a claim takes: the guard is one condition.
 	// The cast keeps it a filter on both databases: as an index term, SQLite's planner would drive
 	// the update from deliveries_state and read every waiting delivery for each batch, instead of
@@ -496,12 +497,19 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 				if r.State == mih.DeliverySucceeded {
 					delivered = nullMicros(now)
 				}
-				var payload sql.NullString
+				var payload, headers sql.NullString
 				if r.Payload != nil {
 					payload = sql.NullString{String: string(r.Payload), Valid: true}
 				}
+				if r.Headers != nil {
+					hs, err := encodeHeaders(r.Headers)
+					if err != nil {
+						return fmt.Errorf("delivery %d headers: %w", r.ID, err)
+					}
+					headers = sql.NullString{String: hs, Valid: true}
+				}
 				args = append(args, r.ID, string(r.State), inc, nullMicros(r.NextAttemptAt), r.LastStatus, r.LastError,
-					r.DeadReason, delivered, payload, micros(now), r.Method, r.Endpoint)
+					r.DeadReason, delivered, payload, micros(now), r.Method, r.Endpoint, headers)
 			}
 			args = append(args, owner)
 			ids, err := queryInt64s(ctx, h.stmt(ctx, tx, &completeUpdate, shape), args...)

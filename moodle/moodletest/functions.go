@@ -108,6 +108,8 @@ var functions = map[string]function{
 		),
 		run: func(s *Server, _ *caller, p map[string]any) (any, *Exception) { return s.categoriesFn(p) },
 	},
+	"core_user_create_users": createUsersFn(),
+	"core_user_update_users": updateUsersFn(),
 	"core_user_get_users_by_field": {
 		params: single(
 			field{"field", val(paramAlpha)},

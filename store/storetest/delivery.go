@@ -658,18 +658,21 @@ func testCompleteRendered(t *testing.T, s mih.Store) {
 	claim(t, s, "w", 10, t0)
 	n := must[int](t)(s.CompleteDeliveries(ctx, "w", []mih.DeliveryResult{
 		{ID: late.ID, State: mih.DeliveryRetrying, NextAttemptAt: t0.Add(time.Minute), CountAttempt: true, Now: t0,
-			Payload: []byte(`{"email":"jdoe@example.edu"}`), Method: "PUT", Endpoint: "/users/jdoe"},
+			Payload: []byte(`{"email":"jdoe@example.edu"}`), Method: "PUT", Endpoint: "/users/jdoe",
+			Headers: map[string]string{"ce-id": "ev1", "ce-type": "org.moodle.core.event.user_created"}},
 		{ID: plain.ID, State: mih.DeliverySucceeded, CountAttempt: true, Now: t0},
 	}))
 	if n != 2 {
 		t.Fatalf("applied %d results, want 2", n)
 	}
 	got := find(t, s, late.ID)
-	if string(got.Payload) != `{"email":"jdoe@example.edu"}` || got.Method != "PUT" || got.Endpoint != "/users/jdoe" {
-		t.Errorf("rendered delivery: %s %s %s", got.Method, got.Endpoint, got.Payload)
+	if string(got.Payload) != `{"email":"jdoe@example.edu"}` || got.Method != "PUT" || got.Endpoint != "/users/jdoe" ||
+		got.Headers["ce-id"] != "ev1" || len(got.Headers) != 2 {
+		t.Errorf("rendered delivery: %s %s %s %v", got.Method, got.Endpoint, got.Payload, got.Headers)
 	}
 	got = find(t, s, plain.ID)
-	if string(got.Payload) != string(plain.Payload) || got.Method != plain.Method || got.Endpoint != plain.Endpoint {
+	if string(got.Payload) != string(plain.Payload) || got.Method != plain.Method || got.Endpoint != plain.Endpoint ||
+		!maps.Equal(got.Headers, plain.Headers) {
 		t.Errorf("plain delivery changed: %s %s %s, want %s %s %s", got.Method, got.Endpoint, got.Payload, plain.Method, plain.Endpoint, plain.Payload)
 	}
 }
