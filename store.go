@@ -23,6 +23,7 @@ type Store interface {
 	SiteStore
 	LeaseStore
 	SyncStore
+	InboundStore
 	Close() error
 }
 

@@ -8,7 +8,7 @@ import (
 )
 
 // sealedTables are the tables whose secrets column holds sealed values, keyed by name.
-var sealedTables = []string{"services", "sites"}
+var sealedTables = []string{"services", "sites", "inbound_endpoints"}
 
 // Reseal rewrites every sealed value for which reseal returns changed, one row per statement
 // (so one short transaction each, and nothing half-written if interrupted: a row holds either

@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) mih.Store) {
 		{"LeaseStore", leaseTests},
 		{"SyncStore", syncTests},
 		{"Reseal", resealTests},
+		{"InboundStore", inboundTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
