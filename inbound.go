@@ -2,6 +2,8 @@ package mih
 
 import (
 	"context"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -17,6 +19,11 @@ type InboundEndpoint struct {
 	// Token, when set, lets a caller that cannot sign authenticate with
 	// "Authorization: Bearer <token>"; it is valid for this endpoint only. Stored hashed.
 	Token string `json:"token,omitempty"`
+	// Source, when set, also feeds the endpoint from a broker queue:
+	// amqp[s]://user:pass@host:port/vhost?queue=Q[&prefetch=N]. Messages taken from it need no
+	// signature (the broker's access control admits the publishers); the password reads back
+	// masked.
+	Source string `json:"source,omitempty"`
 	// ToleranceS is how far a signed message's timestamp may be from the hub's clock
 	// (default 300).
 	ToleranceS float64   `json:"tolerance_s"`
@@ -50,8 +57,13 @@ func (e *InboundEndpoint) Validate() error {
 			return Errorf(CodeInvalid, "secrets[%d]: want a Standard Webhooks secret starting with whsec_", i)
 		}
 	}
-	if len(e.Secrets) == 0 && e.Token == "" {
-		return Errorf(CodeInvalid, "secrets or token: an endpoint needs a signing secret or a token, or anyone could call Moodle through it")
+	if len(e.Secrets) == 0 && e.Token == "" && e.Source == "" {
+		return Errorf(CodeInvalid, "secrets, token or source: an endpoint needs a signing secret, a token or a broker queue, or anyone could call Moodle through it")
+	}
+	if e.Source != "" {
+		if err := checkSource(e.Source); err != nil {
+			return err
+		}
 	}
 	if e.Token != "" && e.Token != Masked && len(e.Token) < 16 {
 		return Errorf(CodeInvalid, "token: at least 16 characters")
@@ -81,6 +93,7 @@ func (e *InboundEndpoint) Masked() *InboundEndpoint {
 	if c.Token != "" {
 		c.Token = Masked
 	}
+	c.Source = RedactURL(e.Source)
 	return &c
 }
 
@@ -95,6 +108,34 @@ func (e *InboundEndpoint) KeepSecrets(old *InboundEndpoint) {
 	if e.Token == Masked {
 		e.Token = old.Token
 	}
+	if e.Source != "" && e.Source == RedactURL(old.Source) {
+		e.Source = old.Source
+	}
+}
+
+// checkSource checks a broker queue URL: amqp or amqps, a host, a queue, and a prefetch between
+// 1 and 1000 when given. The message never quotes the URL, which may carry a password.
+func checkSource(s string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "amqp" && u.Scheme != "amqps") || u.Host == "" {
+		return Errorf(CodeInvalid, "source: want amqp[s]://user:pass@host:port/vhost?queue=NAME")
+	}
+	q := u.Query()
+	if q.Get("queue") == "" {
+		return Errorf(CodeInvalid, "source: the queue parameter is required")
+	}
+	for k := range q {
+		if k != "queue" && k != "prefetch" {
+			return Errorf(CodeInvalid, "source: unknown parameter %q (want queue and prefetch)", k)
+		}
+	}
+	if p := q.Get("prefetch"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 1000 {
+			return Errorf(CodeInvalid, "source: prefetch must be between 1 and 1000")
+		}
+	}
+	return nil
 }
 
 // InboundRule turns a message received by its endpoint into one call of a Moodle Web Service

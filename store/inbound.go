@@ -13,6 +13,7 @@ import (
 type inboundSecrets struct {
 	Secrets []string `json:"secrets,omitempty"`
 	Token   string   `json:"token,omitempty"`
+	Source  string   `json:"source,omitempty"`
 }
 
 const inboundEndpointColumns = `name, description, tolerance_s, active, secrets, created_at, updated_at`
@@ -34,7 +35,7 @@ func (s *Store) scanInboundEndpoint(row interface{ Scan(...any) error }) (*mih.I
 	if err := json.Unmarshal(plain, &sec); err != nil {
 		return nil, fmt.Errorf("inbound endpoint %q: decode secrets: %w", e.Name, err)
 	}
-	e.Secrets, e.Token = sec.Secrets, sec.Token
+	e.Secrets, e.Token, e.Source = sec.Secrets, sec.Token, sec.Source
 	if e.Secrets == nil {
 		e.Secrets = []string{}
 	}
@@ -43,7 +44,7 @@ func (s *Store) scanInboundEndpoint(row interface{ Scan(...any) error }) (*mih.I
 }
 
 func (s *Store) sealInbound(e *mih.InboundEndpoint) ([]byte, error) {
-	plain, err := json.Marshal(inboundSecrets{Secrets: e.Secrets, Token: e.Token})
+	plain, err := json.Marshal(inboundSecrets{Secrets: e.Secrets, Token: e.Token, Source: e.Source})
 	if err != nil {
 		return nil, err
 	}

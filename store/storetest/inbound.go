@@ -40,9 +40,11 @@ func testInboundEndpoints(t *testing.T, s mih.Store) {
 
 	// Rotation: two secrets at once, and a token.
 	got.Secrets, got.Token, got.Active = []string{secretA, secretB}, "tok-0123456789abcdef", false
+	got.Source = "amqp://sis:pw@127.0.0.1:5672/%2F?queue=sis.inbound"
 	ok(t, s.UpdateInboundEndpoint(ctx, got))
 	got = must[*mih.InboundEndpoint](t)(s.FindInboundEndpoint(ctx, "sis"))
-	if !slices.Equal(got.Secrets, []string{secretA, secretB}) || got.Token != "tok-0123456789abcdef" || got.Active {
+	if !slices.Equal(got.Secrets, []string{secretA, secretB}) || got.Token != "tok-0123456789abcdef" || got.Active ||
+		got.Source != "amqp://sis:pw@127.0.0.1:5672/%2F?queue=sis.inbound" {
 		t.Errorf("after update %+v", got)
 	}
 	got.Secrets = []string{secretA, secretB, secretA}
