@@ -41,6 +41,7 @@ func (s *Server) routeTable() []route {
 	sites := &siteHandler{store: c.Store, ops: c.Ops}
 	syncs := &syncHandler{store: c.Store, ops: c.Ops}
 	compat := &backendSyncHandler{ingester: c.Ingester, now: c.Now}
+	in := &inboundHandler{store: c.Store, ops: c.Ops, recv: c.Inbound, now: c.Now}
 
 	const v1 = "/api/v1"
 	return []route{
@@ -80,6 +81,19 @@ func (s *Server) routeTable() []route {
 		{Method: "GET", Pattern: v1 + "/sites/{name}", Handler: s.api(sites.get)},
 		{Method: "PUT", Pattern: v1 + "/sites/{name}", Handler: s.api(sites.update)},
 		{Method: "DELETE", Pattern: v1 + "/sites/{name}", Handler: s.api(sites.delete)},
+
+		{Method: "POST", Pattern: v1 + "/inbound/{name}", Public: true, Handler: s.api(in.receive)},
+		{Method: "GET", Pattern: v1 + "/inbound-endpoints", Handler: s.api(in.listEndpoints)},
+		{Method: "POST", Pattern: v1 + "/inbound-endpoints", Handler: s.api(in.createEndpoint)},
+		{Method: "GET", Pattern: v1 + "/inbound-endpoints/{name}", Handler: s.api(in.getEndpoint)},
+		{Method: "PUT", Pattern: v1 + "/inbound-endpoints/{name}", Handler: s.api(in.updateEndpoint)},
+		{Method: "DELETE", Pattern: v1 + "/inbound-endpoints/{name}", Handler: s.api(in.deleteEndpoint)},
+		{Method: "GET", Pattern: v1 + "/inbound-rules", Handler: s.api(in.listRules)},
+		{Method: "POST", Pattern: v1 + "/inbound-rules", Handler: s.api(in.createRule)},
+		{Method: "POST", Pattern: v1 + "/inbound-rules/preview", Handler: s.api(in.preview)},
+		{Method: "GET", Pattern: v1 + "/inbound-rules/{id}", Handler: s.api(in.getRule)},
+		{Method: "PUT", Pattern: v1 + "/inbound-rules/{id}", Handler: s.api(in.updateRule)},
+		{Method: "DELETE", Pattern: v1 + "/inbound-rules/{id}", Handler: s.api(in.deleteRule)},
 
 		{Method: "GET", Pattern: v1 + "/sync", Handler: s.api(syncs.list)},
 		{Method: "POST", Pattern: v1 + "/sync", Handler: s.api(syncs.create)},

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/inbound"
 	"github.com/mihhub/mih/ops"
 )
 
@@ -47,6 +48,9 @@ type Config struct {
 	// Gateway makes the synchronous calls of POST /api/v1/gateway/{service}; *gateway.Gateway
 	// implements it. nil: synchronous calls answer 503 unavailable (asynchronous ones still work).
 	Gateway Gateway
+	// Inbound stores the messages of inbound endpoints (nil: one over Store, waking the workers
+	// through Ops' ledger).
+	Inbound *inbound.Receiver
 	Logger  *slog.Logger
 	// MaxBodyBytes bounds every request body (0: DefaultMaxBodyBytes). Over it: 413 too_large.
 	MaxBodyBytes int64
@@ -78,6 +82,9 @@ func NewServer(cfg Config) *Server {
 	}
 	if cfg.Ops == nil {
 		cfg.Ops = ops.New(ops.Config{Store: cfg.Store, Logger: cfg.Logger, Now: cfg.Now})
+	}
+	if cfg.Inbound == nil {
+		cfg.Inbound = inbound.NewReceiver(cfg.Store, cfg.Ops.Ledger().Notify, cfg.Now)
 	}
 	s := &Server{cfg: cfg, logger: cfg.Logger}
 	s.routes = s.routeTable()

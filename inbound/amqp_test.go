@@ -14,7 +14,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mihhub/mih"
-	"github.com/mihhub/mih/inbound"
+	"github.com/mihhub/mih/inbound/amqpsource"
 )
 
 // proxy forwards TCP to the broker and can cut every connection, as a network failure or a
@@ -107,7 +107,7 @@ func TestAMQPSource(t *testing.T) {
 	if err := h.st.UpdateInboundEndpoint(t.Context(), h.ep); err != nil {
 		t.Fatal(err)
 	}
-	cs := &inbound.Consumers{Store: h.st, Receiver: h.recv, Interval: 50 * time.Millisecond}
+	cs := &amqpsource.Consumers{Store: h.st, Receiver: h.recv, Interval: 50 * time.Millisecond}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- cs.Run(ctx) }()

@@ -99,3 +99,7 @@ func (l *Ledger) ReplayOne(ctx context.Context, d *mih.Delivery, rerender bool) 
 func (l *Ledger) Delete(ctx context.Context, f mih.DeliveryFilter) (int, error) {
 	return l.store.DeleteDeliveries(ctx, f)
 }
+
+// Notify wakes the delivery workers: deliveries were written outside the ledger's transitions
+// (an inbound message's calls).
+func (l *Ledger) Notify() { l.notify(1) }

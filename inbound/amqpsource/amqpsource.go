@@ -1,4 +1,7 @@
-package inbound
+// Package amqpsource feeds inbound endpoints from broker queues (an endpoint's source), over
+// github.com/rabbitmq/amqp091-go. It is apart from package inbound so that the API and the web
+// UI, which use inbound, do not depend on a broker driver.
+package amqpsource
 
 import (
 	"context"
@@ -15,6 +18,7 @@ import (
 	amqp091 "github.com/rabbitmq/amqp091-go"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/inbound"
 )
 
 // Consumer feeds one endpoint from a broker queue (the endpoint's Source). It consumes with
@@ -29,13 +33,13 @@ import (
 // redelivered message is still dropped (senders that mean to send one body twice set
 // message_id).
 type Consumer struct {
-	recv *Receiver
+	recv *inbound.Receiver
 	ep   *mih.InboundEndpoint
 	log  *slog.Logger
 }
 
 // NewConsumer returns the consumer of an endpoint with a Source.
-func NewConsumer(recv *Receiver, ep *mih.InboundEndpoint, logger *slog.Logger) *Consumer {
+func NewConsumer(recv *inbound.Receiver, ep *mih.InboundEndpoint, logger *slog.Logger) *Consumer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -164,7 +168,7 @@ type Consumers struct {
 	Store interface {
 		FindInboundEndpoints(context.Context) ([]*mih.InboundEndpoint, error)
 	}
-	Receiver *Receiver
+	Receiver *inbound.Receiver
 	Logger   *slog.Logger
 	Interval time.Duration
 
