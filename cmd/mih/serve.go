@@ -26,6 +26,8 @@ import (
 	"github.com/mihhub/mih/event"
 	"github.com/mihhub/mih/gateway"
 	mihhttp "github.com/mihhub/mih/http"
+	"github.com/mihhub/mih/inbound"
+	"github.com/mihhub/mih/inbound/amqpsource"
 	"github.com/mihhub/mih/moodle"
 	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/rule"
@@ -34,6 +36,7 @@ import (
 	"github.com/mihhub/mih/store/sqlite"
 	"github.com/mihhub/mih/tailer"
 	"github.com/mihhub/mih/transport/amqp"
+	"github.com/mihhub/mih/transport/moodlews"
 	"github.com/mihhub/mih/transport/rest"
 	"github.com/mihhub/mih/transport/soap"
 )
@@ -123,6 +126,8 @@ type hub struct {
 	ingester   *event.Ingester
 	tailers    *tailer.Supervisor
 	sync       *coursesync.Scheduler
+	inbound    *inbound.Receiver
+	consumers  *amqpsource.Consumers
 
 	ops     *ops.Ops
 	handler http.Handler
@@ -156,6 +161,8 @@ func (h *hub) buildGateway(ctx context.Context) error {
 		mih.ServiceREST: restTransport,
 		mih.ServiceSOAP: soapTransport,
 		mih.ServiceAMQP: amqpTransport,
+		// Inbound rules call the sites' Web Services through the same gateway and ledger.
+		mih.ServiceMoodle: moodlews.New(moodlews.Options{Logger: h.logger, UserAgent: "mih/" + Version}),
 	}
 	h.wakeup = delivery.NewWakeup()
 	h.ledger = ops.NewLedger(h.st, h.wakeup, nil)
@@ -191,7 +198,8 @@ func (h *hub) buildWorkers() error {
 		}
 		return moodle.NewDirectory(c, moodle.DirectoryOptions{}), nil
 	})
-	h.worker = delivery.New(st, st, h.gateway, delivery.Config{
+	// The worker resolves moodle:<site>, the service name of inbound calls, to the site.
+	h.worker = delivery.New(st, &inbound.Services{Services: st, Sites: st}, h.gateway, delivery.Config{
 		Owner:           h.owner,
 		Concurrency:     cfg.WorkerConcurrency,
 		BatchSize:       cfg.WorkerBatch,
@@ -225,6 +233,9 @@ func (h *hub) buildWorkers() error {
 		Metrics: event.NewMetrics(h.reg),
 	})
 	h.tailers = tailer.NewSupervisor(st, h.ingester, tailer.SupervisorConfig{Owner: h.owner, Logger: logger})
+	// Inbound messages over HTTP and from broker queues; a queue message is acked once stored.
+	h.inbound = inbound.NewReceiver(st, h.ledger.Notify, nil)
+	h.consumers = &amqpsource.Consumers{Store: st, Receiver: h.inbound, Logger: logger, Interval: 5 * time.Second}
 	// Course sync: the scheduler runs the due jobs and the runs the API queues, each under its
 	// job's lease. Sources go through the circuit breaker like every call, on a REST transport
 	// that reads a source whole (up to coursesync.DefaultMaxSourceBytes).
@@ -260,6 +271,7 @@ func (h *hub) buildHTTP() error {
 		Store:         h.st,
 		Ops:           h.ops,
 		Ingester:      h.ingester,
+		Inbound:       h.inbound,
 		Gateway:       h.gateway,
 		Gatherer:      h.reg,
 		Logger:        h.logger,
@@ -290,10 +302,10 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	defer stopWork()
 	workerDone := make(chan error, 1)
 	go func() { workerDone <- h.worker.Run(workCtx) }()
-	// The maintainer, the breaker, the tailers (which feed ingest) and the sync scheduler stop
-	// with the workers, after the HTTP server.
+	// The maintainer, the breaker, the tailers (which feed ingest), the inbound queue consumers
+	// and the sync scheduler stop with the workers, after the HTTP server.
 	var others sync.WaitGroup
-	for _, part := range []interface{ Run(context.Context) error }{h.maintainer, h.circuits, h.tailers, h.sync} {
+	for _, part := range []interface{ Run(context.Context) error }{h.maintainer, h.circuits, h.tailers, h.consumers, h.sync} {
 		others.Go(func() { part.Run(workCtx) })
 	}
 	srvDone := make(chan error, 1)
