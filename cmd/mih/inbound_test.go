@@ -202,7 +202,24 @@ func TestInbound_RealMoodle(t *testing.T) {
 		"tail_from": "latest", "prefix": envOr("MIH_TEST_MOODLE_PREFIX", "mdl_")}); code != http.StatusOK {
 		t.Fatalf("enable tailing: %d %s", code, body)
 	}
-	time.Sleep(2 * time.Second) // the tailer starts and takes its cursor at the log's end
+	// The tailer takes its cursor at the log's end when it starts: wait for that, or the new
+	// account's event could come before it and be skipped.
+	for start := time.Now(); ; time.Sleep(200 * time.Millisecond) {
+		_, body := apiCall(t, "GET", hub+"api/v1/sites/main", nil)
+		var s struct {
+			TailStatus struct {
+				Running bool  `json:"running"`
+				Cursor  int64 `json:"cursor"`
+			} `json:"tail_status"`
+		}
+		json.Unmarshal(body, &s)
+		if s.TailStatus.Running && s.TailStatus.Cursor > 0 {
+			break
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("the tailer did not start: %s", body)
+		}
+	}
 
 	username := fmt.Sprintf("mih.e2e.%d", time.Now().Unix())
 	if res := postSigned(t, hub, "adm-"+username, admission(username)); res["calls"] != 2.0 {
@@ -218,14 +235,29 @@ func TestInbound_RealMoodle(t *testing.T) {
 			}
 			if e.DataAs(&data) == nil && data.Username == username {
 				checkUserCreated(t, e, site, data.UserID, username)
-				code, body := apiCall(t, "GET", hub+"api/v1/deliveries?state=dead", nil)
-				if code != 200 || strings.Contains(string(body), "enrol_manual_enrol_users") {
-					t.Errorf("the enrolment failed: %s", body)
+				// Both calls of the message succeeded: the account and its enrolment.
+				for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
+					_, body := apiCall(t, "GET", hub+"api/v1/deliveries?service=moodle:main&status=succeeded", nil)
+					if strings.Contains(string(body), "core_user_create_users") && strings.Contains(string(body), "enrol_manual_enrol_users") {
+						return
+					}
+					if time.Since(start) > 30*time.Second {
+						_, all := apiCall(t, "GET", hub+"api/v1/deliveries?service=moodle:main", nil)
+						t.Fatalf("the Web Service calls did not both succeed: %s", all)
+					}
 				}
-				return
 			}
 		case <-time.After(time.Until(deadline)):
-			t.Fatal("no CloudEvent for the new account within 90 s")
+			_, ds := apiCall(t, "GET", hub+"api/v1/deliveries?limit=100", nil)
+			var dl struct{ Items []map[string]any }
+			json.Unmarshal(ds, &dl)
+			for _, d := range dl.Items {
+				t.Logf("delivery %v %v %v %v %v %v", d["id"], d["event_id"], d["service"], d["endpoint"], d["state"], d["last_error"])
+			}
+			ds = nil
+			_, evs := apiCall(t, "GET", hub+"api/v1/events?limit=5", nil)
+			_, st := apiCall(t, "GET", hub+"api/v1/sites/main", nil)
+			t.Fatalf("no CloudEvent for the new account within 90 s\ndeliveries %s\nevents %s\nsite %s", ds, evs, st)
 		}
 	}
 }

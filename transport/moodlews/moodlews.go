@@ -16,6 +16,9 @@
 //	                                             service's functions
 //	an answer with a non-empty warnings list     final (Moodle skipped an item: an unknown
 //	                                             user id in core_user_update_users)
+//	errorcode "Message was not sent."            success: Moodle sends notifications after the
+//	                                             call's transaction committed, so the enrolment
+//	                                             (or other change) is done; the answer is kept
 //
 // # References
 //
@@ -54,6 +57,10 @@ const (
 	ErrWarning   = "moodle_warning"   // Moodle answered with warnings: items it skipped
 	ErrReference = "moodle_reference" // a $user or $course reference found no record (yet)
 )
+
+// ErrCodeMessageNotSent is the errorcode Moodle answers when a call's notification could not be
+// sent (a welcome e-mail on enrolment) after the call's own changes were committed.
+const ErrCodeMessageNotSent = "Message was not sent."
 
 // MaxBody bounds the answer kept for the log and the DLQ.
 const MaxBody = 64 << 10
@@ -125,6 +132,15 @@ func (t *Transport) Send(ctx context.Context, s *mih.Service, r *mih.Request) (*
 	var answer json.RawMessage
 	err = c.Call(ctx, r.Path, params, &answer)
 	resp.Latency = time.Since(start)
+	if e, ok := errors.AsType[*moodle.Error](err); ok && e.Kind == moodle.KindException && e.ErrorCode == ErrCodeMessageNotSent {
+		// Moodle sends the notifications of a call (a welcome message on enrolment) after its
+		// transaction committed, and reports a failed e-mail as this exception: the call's
+		// work is done, and sending it again would only repeat the failed message.
+		resp.Status = http.StatusOK
+		resp.Body = []byte(fmt.Sprintf(`{"exception":%q,"errorcode":%q,"message":%q,"note":"the call's changes were committed; only its notification failed"}`,
+			e.Exception, e.ErrorCode, e.Message))
+		return resp, nil
+	}
 	if err != nil {
 		return resp, classify(resp, err)
 	}
