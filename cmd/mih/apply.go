@@ -21,14 +21,16 @@ import (
 	"github.com/mihhub/mih/rule"
 )
 
-// applyFile is the declarative configuration `mih apply` reads. Sites, services, rules and sync
-// jobs use exactly the JSON shapes of the API; rules are matched by name, so every rule in a file
-// needs one.
+// applyFile is the declarative configuration `mih apply` reads. Sites, services, rules, sync
+// jobs and inbound endpoints use exactly the JSON shapes of the API; rules are matched by name,
+// so every rule in a file needs one. An inbound endpoint lists its rules under rules:, each
+// without its endpoint field.
 type applyFile struct {
 	Sites    []map[string]any `yaml:"sites"`
 	Services []map[string]any `yaml:"services"`
 	Rules    []map[string]any `yaml:"rules"`
 	Sync     []map[string]any `yaml:"sync"`
+	Inbound  []map[string]any `yaml:"inbound"`
 }
 
 var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
@@ -36,7 +38,7 @@ var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
 func runApply(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("apply", pflag.ContinueOnError)
 	storeFlags(fs)
-	path := fs.StringP("file", "f", "", "YAML file with sites:, services:, rules: and sync:")
+	path := fs.StringP("file", "f", "", "YAML file with sites:, services:, rules:, sync: and inbound:")
 	dry := fs.Bool("dry-run", false, "check the file and say what would change, without changing anything")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -68,7 +70,7 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 			return v
 		})
 	}
-	for _, m := range append(append(append(f.Sites, f.Services...), f.Rules...), f.Sync...) {
+	for _, m := range append(append(append(append(f.Sites, f.Services...), f.Rules...), f.Sync...), f.Inbound...) {
 		expandStrings(m, expand)
 	}
 	if len(missing) > 0 {
@@ -113,6 +115,10 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 	}
 
 	jobs, err := decodeSyncJobs(*path, f.Sync)
+	if err != nil {
+		return err
+	}
+	endpoints, err := decodeInbound(*path, f.Inbound)
 	if err != nil {
 		return err
 	}
@@ -221,6 +227,9 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 			}
 		}
 		fmt.Fprintf(stdout, "rule %s updated%s\n", r.Name, verb)
+	}
+	if err := applyInbound(ctx, o, endpoints, sites, *dry, verb, stdout); err != nil {
+		return err
 	}
 	return applySyncJobs(ctx, st, o, jobs, sites, services, *dry, verb, stdout)
 }
