@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/format"
 	"github.com/mihhub/mih/template"
 )
 
@@ -162,4 +163,29 @@ func mockUser(id int64, username string) map[string]any {
 func itoa(n int64) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// PreviewFormat wraps a previewed payload in the rule's format, as the delivery worker would,
+// with mock Moodle records (the user, course, course module and grade item of MockScope) so that
+// the preview does not call Moodle. site names the event's site; without a URL a mock one is
+// used, so that an xAPI statement can still be shown.
+func PreviewFormat(r *mih.Rule, ev *mih.Event, payload json.RawMessage, site format.Site, transport mih.ServiceType) (format.Output, error) {
+	if site.URL == "" {
+		site.URL = "https://moodle.example.edu"
+	}
+	if ev.ID == "" { // a mock event: CloudEvents and statements need an id
+		e := *ev
+		e.ID = "mock:1"
+		ev = &e
+	}
+	sc := MockScope(ev)
+	data, err := ev.Data()
+	if err != nil {
+		return format.Output{}, err
+	}
+	return format.Apply(format.Input{Format: r.Format, Event: data, Site: site, Body: payload, Transport: transport,
+		Records: format.Records{User: sc.User, RelatedUser: sc.RelatedUser, Course: sc.Course,
+			Module: map[string]any{"id": json.Number(itoa(ev.ContextInstanceID)), "name": "Mock activity", "modname": "page"},
+			GradeItem: map[string]any{"itemname": "Mock grade item", "itemmodule": "assign", "cmid": json.Number("31"),
+				"grademin": json.Number("0"), "grademax": json.Number("100")}}})
 }

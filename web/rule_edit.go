@@ -4,12 +4,14 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/format"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/template"
 )
@@ -119,6 +121,29 @@ func (h *Handler) rulePreview(w http.ResponseWriter, r *http.Request, ru *mih.Ru
 		if method, endpoint, _, err := compiled.Render(rule.MockScope(ev)); err == nil {
 			out.Method, out.Endpoint = method, endpoint
 		}
+	} else if strings.HasPrefix(mih.ErrorMessage(err), "format") {
+		f.fail("format", "%s", mih.ErrorMessage(err))
+		return h.renderRuleForm(w, r, http.StatusOK, f)
+	}
+	// The envelope of the rule's format around the payload, as the delivery worker builds it.
+	if c.Format != "" && c.Format != mih.FormatTemplate {
+		site := format.Site{Name: ev.Site}
+		if s, err := h.store.FindSiteByName(r.Context(), ev.Site); err == nil {
+			site.URL = s.URL
+		}
+		transport := mih.ServiceREST
+		if svc, err := h.store.FindServiceByName(r.Context(), ru.Service); err == nil {
+			transport = svc.Type
+		}
+		env, err := rule.PreviewFormat(&c, ev, payload, site, transport)
+		if err != nil {
+			f.fail("format", "%s", err)
+			return h.renderRuleForm(w, r, http.StatusOK, f)
+		}
+		out.Payload = prettyJSON(env.Payload)
+		for _, k := range slices.Sorted(maps.Keys(env.Headers)) {
+			out.Headers = append(out.Headers, k+": "+env.Headers[k])
+		}
 	}
 	f.Preview = out
 	return h.renderRuleForm(w, r, http.StatusOK, f)
@@ -147,6 +172,7 @@ type ruleFormView struct {
 	CommonEvents []eventHint
 	RecentEvents []eventOption
 	Enrichments  []string
+	Formats      []string
 }
 
 type serviceOption struct {
@@ -166,7 +192,7 @@ func (h *Handler) renderRuleForm(w http.ResponseWriter, r *http.Request, status 
 		return err
 	}
 	v := ruleFormView{ruleForm: f, Methods: mih.Methods(), CommonEvents: commonEvents(),
-		Enrichments: []string{mih.EnrichUser, mih.EnrichRelatedUser, mih.EnrichCourse}}
+		Enrichments: []string{mih.EnrichUser, mih.EnrichRelatedUser, mih.EnrichCourse}, Formats: mih.Formats()}
 	// Rules send to enabled services; the rule's own service stays listed when it is disabled, so
 	// that editing a rule never moves it by accident.
 	for _, s := range services {

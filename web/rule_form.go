@@ -42,12 +42,13 @@ type previewOutcome struct {
 	Source   string
 	Method   string
 	Endpoint string
+	Headers  []string
 	Payload  string
 	Warnings []string
 }
 
 // ruleFields are the form fields an error message may start with.
-var ruleFields = []string{"name", "event", "filter", "service", "method", "endpoint", "template", "enrich"}
+var ruleFields = []string{"name", "event", "filter", "service", "method", "endpoint", "template", "format", "enrich"}
 
 func (f *ruleForm) fail(field, format string, args ...any) {
 	if field == "" {
@@ -65,7 +66,7 @@ func (f *ruleForm) fail(field, format string, args ...any) {
 func newRuleForm(ru *mih.Rule, isNew bool) *ruleForm {
 	f := &ruleForm{New: isNew, ID: ru.ID, Enrich: slices.Clone(ru.Enrich), V: map[string]string{
 		"name": ru.Name, "event": ru.Event, "filter": ru.Filter, "service": ru.Service,
-		"method": ru.Method, "endpoint": ru.Endpoint, "template": ru.Template,
+		"method": ru.Method, "endpoint": ru.Endpoint, "template": ru.Template, "format": ru.Format,
 		"active": strconv.FormatBool(ru.Active),
 	}}
 	f.Action = "/rules"
@@ -87,6 +88,7 @@ func parseRuleForm(r *http.Request, id int64) (*mih.Rule, *ruleForm) {
 	ru.Endpoint = strings.TrimSpace(r.PostFormValue("endpoint"))
 	// Line endings as browsers send them (CRLF) become LF, so that columns match what was typed.
 	ru.Template = strings.ReplaceAll(r.PostFormValue("template"), "\r\n", "\n")
+	ru.Format = r.PostFormValue("format")
 	ru.Enrich = []string{}
 	for _, e := range r.PostForm["enrich"] {
 		if !slices.Contains(ru.Enrich, e) {
