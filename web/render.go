@@ -69,6 +69,7 @@ var navEntries = []struct{ ID, Label, Href string }{
 	{"events", "Events", "/events"},
 	{"logs", "Logs", "/logs"},
 	{"sites", "Moodle sites", "/sites"},
+	{"inbound", "Inbound", "/inbound"},
 	{"sync", "Course sync", "/sync"},
 	{"tokens", "API tokens", "/tokens"},
 }
@@ -164,6 +165,7 @@ func (h *Handler) funcs() template.FuncMap {
 		"circuit":  circuitBadge,
 		"state":    stateBadge,
 		"contains": func(list []string, s string) bool { return slices.Contains(list, s) },
+		"list":     func(s ...string) []string { return s },
 		"upper":    strings.ToUpper,
 		"input":    inputField,
 		"secret":   secretField,

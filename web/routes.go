@@ -75,6 +75,19 @@ func (h *Handler) routeTable() []route {
 		{Method: "POST", Pattern: "/sites/{name}/delete", Handler: h.siteDelete},
 		{Method: "POST", Pattern: "/sites/{name}/test", Handler: h.siteTest},
 
+		// Inbound endpoints and their rules, under /inbound/{name}/… as sites are.
+		{Method: "GET", Pattern: "/inbound", Handler: h.inboundList},
+		{Method: "GET", Pattern: "/inbound/new", Handler: h.inboundNew},
+		{Method: "POST", Pattern: "/inbound", Handler: h.inboundCreate},
+		{Method: "GET", Pattern: "/inbound/{name}/edit", Handler: h.inboundEdit},
+		{Method: "POST", Pattern: "/inbound/{name}/edit", Handler: h.inboundUpdate},
+		{Method: "POST", Pattern: "/inbound/{name}/delete", Handler: h.inboundDelete},
+		{Method: "GET", Pattern: "/inbound/{name}/rules/new", Handler: h.inboundRuleNew},
+		{Method: "POST", Pattern: "/inbound/{name}/rules", Handler: h.inboundRuleCreate},
+		{Method: "GET", Pattern: "/inbound/{name}/rules/{id}/edit", Handler: h.inboundRuleEdit},
+		{Method: "POST", Pattern: "/inbound/{name}/rules/{id}/edit", Handler: h.inboundRuleUpdate},
+		{Method: "POST", Pattern: "/inbound/{name}/rules/{id}/delete", Handler: h.inboundRuleDelete},
+
 		// Course sync. A job's pages are under /sync/{job}/…, never /sync/{job} alone, so that
 		// /sync/new cannot hide a job named "new".
 		{Method: "GET", Pattern: "/sync", Handler: h.syncList},
