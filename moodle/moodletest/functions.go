@@ -108,8 +108,10 @@ var functions = map[string]function{
 		),
 		run: func(s *Server, _ *caller, p map[string]any) (any, *Exception) { return s.categoriesFn(p) },
 	},
-	"core_user_create_users": createUsersFn(),
-	"core_user_update_users": updateUsersFn(),
+	"core_user_create_users":           createUsersFn(),
+	"core_course_get_course_module":    courseModuleFn(),
+	"gradereport_user_get_grade_items": gradeItemsFn(),
+	"core_user_update_users":           updateUsersFn(),
 	"core_user_get_users_by_field": {
 		params: single(
 			field{"field", val(paramAlpha)},

@@ -192,6 +192,12 @@ type state struct {
 	assignments map[int64]map[int64]map[int64]bool
 	// userCourses indexes enrolments: user → courses.
 	userCourses map[int64]map[int64]bool
+
+	// modules and gradeItems are seeded by tests (AddModule, AddGradeItem); grades holds each
+	// user's raw grade per item.
+	modules    map[int64]Module
+	gradeItems map[int64]GradeItem
+	grades     map[int64]map[int64]float64
 }
 
 func newState(now func() int64, roles []Role, siteName string) *state {
@@ -216,6 +222,9 @@ func newState(now func() int64, roles []Role, siteName string) *state {
 		userCtx:           map[int64]int64{},
 		assignments:       map[int64]map[int64]map[int64]bool{},
 		userCourses:       map[int64]map[int64]bool{},
+		modules:           map[int64]Module{},
+		gradeItems:        map[int64]GradeItem{},
+		grades:            map[int64]map[int64]float64{},
 	}
 	st.newContext(ContextSystem, 0) // context 1
 	for _, r := range roles {
