@@ -292,3 +292,18 @@ func TestPreview(t *testing.T) {
 		t.Errorf("array template: %v", err)
 	}
 }
+
+// A password in a message reaches Moodle, but the stored copy of the message masks it.
+func TestStoredMessageMasksPasswords(t *testing.T) {
+	h := newHub(t)
+	body := []byte(`{"action": "student.created", "student": {"id": 7, "username": "bo", "first": "B", "last": "O",
+		"email": "bo@example.edu", "password": "S3cret!pw"}}`)
+	res := h.send(t, signed(t, secretOld, "pw", time.Now(), body), body)
+	ev, err := h.st.FindEventByID(t.Context(), res.EventID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(ev.Other), "S3cret!pw") || !strings.Contains(string(ev.Other), `"password":"********"`) {
+		t.Errorf("stored message %s", ev.Other)
+	}
+}
