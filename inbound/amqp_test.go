@@ -146,3 +146,41 @@ func queueLen(t *testing.T, ch *amqp091.Channel, q string) int {
 	}
 	return st.Messages
 }
+
+// A broker that accepts connections but never answers does not hold up a shutdown.
+func TestAMQPSourceStopsWhileDialling(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, silent
+		}
+	}()
+	h := newHub(t)
+	h.ep.Source = "amqp://guest:guest@" + ln.Addr().String() + "/?queue=q"
+	if err := h.st.UpdateInboundEndpoint(t.Context(), h.ep); err != nil {
+		t.Fatal(err)
+	}
+	cs := &inbound.Consumers{Store: h.st, Receiver: h.recv, Interval: time.Hour}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- cs.Run(ctx) }()
+	time.Sleep(200 * time.Millisecond) // the consumer is in its AMQP handshake
+	start := time.Now()
+	cancel()
+	select {
+	case <-done:
+		if d := time.Since(start); d > 2*time.Second {
+			t.Errorf("stopped after %v", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the consumers did not stop within 5 s")
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"sync"
@@ -48,6 +49,9 @@ func NewConsumer(recv *inbound.Receiver, ep *mih.InboundEndpoint, logger *slog.L
 
 // DefaultPrefetch is the prefetch window without a prefetch parameter.
 const DefaultPrefetch = 16
+
+// dialTimeout bounds a connection's TCP, TLS and AMQP handshakes.
+const dialTimeout = 10 * time.Second
 
 func parseSource(s string) (dial, queue string, prefetch int, err error) {
 	u, err := url.Parse(s)
@@ -94,7 +98,26 @@ func (c *Consumer) Run(ctx context.Context) error {
 
 // session is one connection's life: dial, consume, handle until the connection or ctx ends.
 func (c *Consumer) session(ctx context.Context, dial, queue string, prefetch int) error {
-	conn, err := amqp091.DialConfig(dial, amqp091.Config{Heartbeat: 10 * time.Second, Properties: amqp091.Table{"connection_name": "mih inbound " + c.ep.Name}})
+	conn, err := amqp091.DialConfig(dial, amqp091.Config{
+		Heartbeat:  10 * time.Second,
+		Properties: amqp091.Table{"connection_name": "mih inbound " + c.ep.Name},
+		// Dialled under ctx, so that a shutdown does not wait for a broker that does not
+		// answer; the deadline bounds the handshakes and is cleared once AMQP is open.
+		Dial: func(network, addr string) (net.Conn, error) {
+			d := net.Dialer{Timeout: dialTimeout}
+			nc, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			if err := nc.SetDeadline(time.Now().Add(dialTimeout)); err != nil {
+				nc.Close()
+				return nil, err
+			}
+			// A handshake under way ends at once when ctx does.
+			context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
+			return nc, nil
+		},
+	})
 	if err != nil {
 		return fmt.Errorf("dial: %s", mih.RedactURL(err.Error()))
 	}
