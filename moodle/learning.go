@@ -42,7 +42,9 @@ func (c *Client) CourseModule(ctx context.Context, cmid int64) (cm *CourseModule
 		CM CourseModule `json:"cm"`
 	}
 	err = c.Call(ctx, FuncCourseModule, map[string]any{"cmid": cmid}, &res)
-	if e, ok := errors.AsType[*Error](err); ok && e.ErrorCode == CodeInvalidRecord {
+	// Moodle 4.5 answers an unknown cmid with invalidrecordunknown (get_module_from_cmid reads
+	// the module's name first, with MUST_EXIST and no table to name).
+	if e, ok := errors.AsType[*Error](err); ok && (e.ErrorCode == CodeInvalidRecord || e.ErrorCode == "invalidrecordunknown") {
 		return nil, false, nil
 	}
 	if err != nil {

@@ -2,6 +2,7 @@ package moodle_test
 
 import (
 	"encoding/json"
+	"os"
 	"testing"
 
 	"github.com/mihhub/mih"
@@ -43,5 +44,38 @@ func TestDirectory_ModulesAndGrades(t *testing.T) {
 	}
 	if _, err := d.GradeItem(ctx, course, uid, 77); mih.ErrorCode(err) != mih.CodeNotFound {
 		t.Errorf("unknown item: %v", err)
+	}
+}
+
+// The same lookups against a real Moodle, when MIH_TEST_MOODLE_URL and MIH_TEST_MOODLE_TOKEN
+// name one whose token allows core_course_get_course_module and
+// gradereport_user_get_grade_items: every site has course module 1 (a course's announcements
+// forum) once a course exists, and a course total item in each course.
+func TestDirectory_ModulesAndGrades_RealMoodle(t *testing.T) {
+	site, token := os.Getenv("MIH_TEST_MOODLE_URL"), os.Getenv("MIH_TEST_MOODLE_TOKEN")
+	if site == "" || token == "" {
+		t.Skip("MIH_TEST_MOODLE_URL and MIH_TEST_MOODLE_TOKEN name a real Moodle")
+	}
+	c, err := moodle.New(site, token, moodle.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := moodle.NewDirectory(c, moodle.DirectoryOptions{})
+	m, err := d.CourseModule(t.Context(), 1)
+	if err != nil || m["modname"] == "" || m["name"] == "" || m["course"] == json.Number("0") {
+		t.Fatalf("module 1: %v %v", m, err)
+	}
+	if _, err := d.CourseModule(t.Context(), 1<<40); mih.ErrorCode(err) != mih.CodeNotFound {
+		t.Errorf("unknown module: %v, want not found", err)
+	}
+	course, _ := m["course"].(json.Number)
+	cid, _ := course.Int64()
+	items, err := c.GradeItems(t.Context(), cid, 2)
+	if err != nil || len(items) == 0 {
+		t.Fatalf("grade items of course %d: %v %v", cid, items, err)
+	}
+	total := items[len(items)-1]
+	if total.ItemType != "course" {
+		t.Errorf("last item %+v, want the course total", total)
 	}
 }

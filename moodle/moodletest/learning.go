@@ -71,7 +71,10 @@ func (s *Server) courseModule(p map[string]any) (any, *Exception) {
 	id, _ := num(p, "cmid")
 	m, ok := s.st.modules[id]
 	if !ok {
-		return nil, missingRecord("course_modules")
+		// As Moodle 4.5 answers: get_module_from_cmid's first query joins modules and
+		// course_modules, so the exception names no table.
+		return nil, &Exception{Class: "dml_missing_record_exception", ErrorCode: "invalidrecordunknown",
+			Message: "Can't find data record in database."}
 	}
 	return map[string]any{"cm": map[string]any{"id": m.ID, "course": m.CourseID, "module": 1, "name": m.Name,
 		"modname": m.ModName, "instance": m.Instance, "section": 1, "visible": 1}, "warnings": []any{}}, nil
