@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -114,6 +115,7 @@ func XAPIEvents() []string {
 	for n := range mappings {
 		out = append(out, n)
 	}
+	slices.Sort(out)
 	out = append(out, `\mod_*\event\course_module_viewed`)
 	return out
 }

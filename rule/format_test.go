@@ -24,6 +24,9 @@ func TestFormatRules(t *testing.T) {
 	if c.MatchesName(`\core\event\user_created`) || !c.MatchesName(`\core\event\user_graded`) || !c.MatchesName(`\mod_page\event\course_module_viewed`) {
 		t.Error("xapi glob matching")
 	}
+	if _, err := rule.Compile(&mih.Rule{Event: `*`, Service: "x", Format: mih.FormatXAPI, Template: `{"a": 1}`}); mih.ErrorCode(err) != mih.CodeInvalid {
+		t.Errorf("xapi rule with a template: %v", err)
+	}
 	if _, err := rule.Compile(&mih.Rule{Event: `*`, Service: "x", Format: "protobuf"}); mih.ErrorCode(err) != mih.CodeInvalid {
 		t.Errorf("unknown format: %v", err)
 	}

@@ -56,6 +56,9 @@ func Compile(r *mih.Rule) (*Compiled, error) {
 		return nil, mih.Errorf(mih.CodeInvalid, "%v", err)
 	}
 	c.body = body
+	if r.Format == mih.FormatXAPI && strings.TrimSpace(r.Template) != "" {
+		return nil, mih.Errorf(mih.CodeInvalid, "format xapi: the statement is built from the event; leave the template empty")
+	}
 	if r.Format == mih.FormatXAPI && c.glob == nil && !format.Supports(r.Format, r.Event) {
 		return nil, mih.Errorf(mih.CodeInvalid, "format xapi: %s has no xAPI statement; the events it covers are %s",
 			r.Event, strings.Join(format.XAPIEvents(), ", "))

@@ -22,6 +22,8 @@ func TestRule_Format(t *testing.T) {
 		"ce-subject: user/42", `"id": 42`)
 
 	f.Set("format", "xapi")
+	must(t, u.post("/rules", f), http.StatusOK, "leave the template empty")
+	f.Set("template", "")
 	must(t, u.post("/rules", f), http.StatusOK, "has no xAPI statement")
 	f.Set("event", `\core\event\user_graded`)
 	f.Set("endpoint", "/statements")
