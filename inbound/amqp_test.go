@@ -168,7 +168,7 @@ func TestAMQPSourceStopsWhileDialling(t *testing.T) {
 	if err := h.st.UpdateInboundEndpoint(t.Context(), h.ep); err != nil {
 		t.Fatal(err)
 	}
-	cs := &inbound.Consumers{Store: h.st, Receiver: h.recv, Interval: time.Hour}
+	cs := &amqpsource.Consumers{Store: h.st, Receiver: h.recv, Interval: time.Hour}
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- cs.Run(ctx) }()

@@ -165,7 +165,7 @@ func (h *Handler) inboundCreate(w http.ResponseWriter, r *http.Request) error {
 	if f.Errors != nil || f.Error != "" {
 		return h.render(w, r, http.StatusBadRequest, "inbound_form", "Add an inbound endpoint", "inbound", f)
 	}
-	if err := h.store.CreateInboundEndpoint(r.Context(), e); err != nil {
+	if err := h.ops.CreateInboundEndpoint(r.Context(), e); err != nil {
 		if mih.ErrorCode(err) == mih.CodeConflict {
 			f.fail("name", "an endpoint of that name exists")
 			return h.render(w, r, http.StatusBadRequest, "inbound_form", "Add an inbound endpoint", "inbound", f)
@@ -185,7 +185,7 @@ func (h *Handler) inboundUpdate(w http.ResponseWriter, r *http.Request) error {
 	if f.Errors != nil || f.Error != "" {
 		return h.render(w, r, http.StatusBadRequest, "inbound_form", "Inbound endpoint "+e.Name, "inbound", f)
 	}
-	if err := h.store.UpdateInboundEndpoint(r.Context(), e); err != nil {
+	if err := h.ops.UpdateInboundEndpoint(r.Context(), e); err != nil {
 		return err
 	}
 	return h.redirect(w, r, "/inbound", "ok", "Inbound endpoint %s saved.", e.Name)
@@ -197,7 +197,7 @@ func (h *Handler) inboundDelete(w http.ResponseWriter, r *http.Request) error {
 	if r.PostFormValue("confirm") == "" {
 		return h.redirect(w, r, "/inbound/"+name+"/edit", "bad", "Tick the confirmation to delete endpoint %s and its rules.", name)
 	}
-	if err := h.store.DeleteInboundEndpoint(r.Context(), name); err != nil {
+	if err := h.ops.DeleteInboundEndpoint(r.Context(), name); err != nil {
 		return err
 	}
 	return h.redirect(w, r, "/inbound", "ok", "Inbound endpoint %s and its rules deleted; their messages and calls stay.", name)
@@ -334,9 +334,9 @@ func (h *Handler) saveInboundRule(w http.ResponseWriter, r *http.Request, endpoi
 	}
 	var err error
 	if id == 0 {
-		err = h.store.CreateInboundRule(r.Context(), ru)
+		err = h.ops.CreateInboundRule(r.Context(), ru)
 	} else {
-		err = h.store.UpdateInboundRule(r.Context(), ru)
+		err = h.ops.UpdateInboundRule(r.Context(), ru)
 	}
 	if err != nil {
 		return err
@@ -365,7 +365,7 @@ func (h *Handler) inboundRuleDelete(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	if err := h.store.DeleteInboundRule(r.Context(), ru.ID); err != nil {
+	if err := h.ops.DeleteInboundRule(r.Context(), ru.ID); err != nil {
 		return err
 	}
 	return h.redirect(w, r, "/inbound", "ok", "Inbound rule %d deleted; its calls stay.", ru.ID)
