@@ -30,6 +30,7 @@ type route struct {
 func (s *Server) routeTable() []route {
 	c := s.cfg
 	health := &healthHandler{store: c.Store, version: c.Version, logger: s.logger}
+	ready := &readyHandler{checks: c.Readiness, version: c.Version}
 	events := &eventHandler{store: c.Store, ingester: c.Ingester}
 	services := &serviceHandler{store: c.Store, ops: c.Ops}
 	circuits := &circuitHandler{ops: c.Ops}
@@ -46,7 +47,9 @@ func (s *Server) routeTable() []route {
 	const v1 = "/api/v1"
 	return []route{
 		{Method: "GET", Pattern: v1 + "/health", Public: true, Handler: s.api(health.get)},
-		{Method: "GET", Pattern: v1 + "/openapi.json", Handler: s.api(serveOpenAPI)},
+		{Method: "GET", Pattern: v1 + "/ready", Public: true, Handler: s.api(ready.get)},
+		// The document holds no secret, and the start-up banner links to it.
+		{Method: "GET", Pattern: v1 + "/openapi.json", Public: true, Handler: s.api(serveOpenAPI)},
 
 		{Method: "POST", Pattern: v1 + "/events", Signed: true, Class: mih.RouteIngest, Handler: s.api(events.create)},
 		{Method: "GET", Pattern: v1 + "/events", Handler: s.api(events.list)},

@@ -51,7 +51,10 @@ type Config struct {
 	// Inbound stores the messages of inbound endpoints (nil: one over Store, waking the workers
 	// through Ops' ledger).
 	Inbound *inbound.Receiver
-	Logger  *slog.Logger
+	// Readiness runs the checks of GET /api/v1/ready; the hub is ready when all pass. nil:
+	// ready whenever it answers.
+	Readiness func(ctx context.Context) []ReadinessCheck
+	Logger    *slog.Logger
 	// MaxBodyBytes bounds every request body (0: DefaultMaxBodyBytes). Over it: 413 too_large.
 	MaxBodyBytes int64
 	Now          func() time.Time

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +34,29 @@ func mockHub(t *testing.T, m *mockStore) (*testHub, *syncBuffer) {
 	}).Handler())
 	t.Cleanup(srv.Close)
 	return &testHub{t: t, srv: srv, token: testToken}, logs
+}
+
+func TestReady(t *testing.T) {
+	var failing atomic.Bool
+	srv := httptest.NewServer(NewServer(Config{
+		Store:   &mockStore{},
+		Version: "v9",
+		Readiness: func(ctx context.Context) []ReadinessCheck {
+			return []ReadinessCheck{{Name: "store", OK: true}, {Name: "tailer:main", OK: !failing.Load(), Detail: "stopped"}}
+		},
+	}).Handler())
+	t.Cleanup(srv.Close)
+	h := &testHub{t: t, srv: srv}
+	var got readyBody
+	h.doWith("GET", "/api/v1/ready", nil, nil).want(http.StatusOK).decode(&got)
+	if got.Status != "ready" || len(got.Checks) != 2 || got.Version != "v9" {
+		t.Errorf("ready %+v", got)
+	}
+	failing.Store(true)
+	h.doWith("GET", "/api/v1/ready", nil, nil).want(http.StatusServiceUnavailable).decode(&got)
+	if got.Status != "not_ready" || got.Checks[1].OK || got.Checks[1].Detail != "stopped" {
+		t.Errorf("ready with a stopped tailer %+v", got)
+	}
 }
 
 func TestHealth(t *testing.T) {

@@ -19,11 +19,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/pressly/goose/v3"
 
 	"github.com/mihhub/mih"
 )
@@ -68,6 +71,10 @@ type Config struct {
 	Box mih.SecretBox
 	// Now stamps created_at and updated_at; nil means time.Now.
 	Now func() time.Time
+	// Migrations and MigrationDialect are the schema migrations the database was brought up to
+	// date with; SchemaVersion compares the database against them (nil: it reports an error).
+	Migrations       fs.FS
+	MigrationDialect goose.Dialect
 }
 
 // Store is the mih.Store over a SQL database.
@@ -77,6 +84,9 @@ type Store struct {
 	dialect Dialect
 	box     mih.SecretBox
 	now     func() time.Time
+	// migrations and migrationDialect: see Config.
+	migrations       fs.FS
+	migrationDialect goose.Dialect
 	// queries caches the dialect's text of every statement, keyed by its ? text or a bulkKey, so
 	// that rebinding and building multi-row statements happen once per shape.
 	queries sync.Map
@@ -94,7 +104,8 @@ func New(c Config) (*Store, error) {
 	if c.DB == nil || c.Box == nil || d.Violation == nil || d.MaxParams <= 0 || d.ClaimFrom == "" {
 		return nil, errors.New("store: DB, Box, Dialect.Violation, Dialect.MaxParams and Dialect.ClaimFrom are required")
 	}
-	s := &Store{db: c.DB, read: c.ReadDB, dialect: c.Dialect, box: c.Box, now: c.Now}
+	s := &Store{db: c.DB, read: c.ReadDB, dialect: c.Dialect, box: c.Box, now: c.Now,
+		migrations: c.Migrations, migrationDialect: c.MigrationDialect}
 	if s.read == nil {
 		s.read = s.db
 	}

@@ -3,6 +3,8 @@ package tailer
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,6 +119,19 @@ func (s *Supervisor) StatusContext(ctx context.Context, site string) *Status {
 		return nil
 	}
 	return st
+}
+
+// Statuses returns the status of every tailer this process runs (the sites whose lease it
+// holds), sorted by site.
+func (s *Supervisor) Statuses() []Status {
+	s.mu.Lock()
+	out := make([]Status, 0, len(s.running))
+	for _, r := range s.running {
+		out = append(out, r.tailer.Status())
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Status) int { return strings.Compare(a.Site, b.Site) })
+	return out
 }
 
 // Run supervises until ctx ends, then stops every tailer and gives up its leases.

@@ -23,12 +23,9 @@ import (
 // from standard input (its first line), or from a prompt typed twice without echo when standard
 // input is a terminal, never from a flag or the environment (visible to other users).
 func runAdmin(ctx context.Context, args, environ []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "set-password" {
-		return usageError{"usage: mih admin set-password [--data DIR | --database URL]  (the password is read from standard input)"}
-	}
 	fs := pflag.NewFlagSet("admin set-password", pflag.ContinueOnError)
 	storeFlags(fs)
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, err := loadConfig(fs, environ)

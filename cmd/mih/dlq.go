@@ -14,21 +14,24 @@ import (
 	"github.com/mihhub/mih/ops"
 )
 
-func runDLQ(ctx context.Context, args, environ []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError{"usage: mih dlq list|replay|delete"}
-	}
-	verb := args[0]
+// runDLQ runs `mih dlq list|replay|delete`. Only list takes --limit, and only replay and delete
+// take --all: each verb's --help lists what applies to it.
+func runDLQ(ctx context.Context, verb string, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("dlq "+verb, pflag.ContinueOnError)
 	storeFlags(fs)
 	service := fs.String("service", "", "only deliveries to this service")
 	ruleID := fs.Int64("rule", 0, "only deliveries of this rule")
-	all := fs.Bool("all", false, "every dead delivery the filters select")
-	limit := fs.Int("limit", 100, "list at most this many")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	var all bool
+	limit := 0
+	if verb == "list" {
+		fs.IntVar(&limit, "limit", 100, "list at most this many")
+	} else {
+		fs.BoolVar(&all, "all", false, "every dead delivery the filters select")
+	}
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	f := mih.DeliveryFilter{State: mih.DeliveryDead, Service: *service, RuleID: *ruleID, Limit: *limit}
+	f := mih.DeliveryFilter{State: mih.DeliveryDead, Service: *service, RuleID: *ruleID, Limit: limit}
 	for _, a := range fs.Args() {
 		id, err := strconv.ParseInt(a, 10, 64)
 		if err != nil || id <= 0 {
@@ -36,7 +39,7 @@ func runDLQ(ctx context.Context, args, environ []string, stdout io.Writer) error
 		}
 		f.IDs = append(f.IDs, id)
 	}
-	if verb != "list" && len(f.IDs) == 0 && !*all {
+	if verb != "list" && len(f.IDs) == 0 && !all {
 		return usageError{fmt.Sprintf("mih dlq %s: give delivery ids, or --all (with --service/--rule to narrow it)", verb)}
 	}
 	cfg, err := loadConfig(fs, environ)

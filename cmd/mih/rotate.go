@@ -13,20 +13,17 @@ import (
 
 const rotateUsage = "usage: mih secret rotate [--keep-old]"
 
-// runSecret rotates the key that seals the stored secrets (services' and sites' credentials):
+// runSecretRotate rotates the key that seals the stored secrets (services' and sites' credentials):
 // a new key is put in place with the old one kept beside it, every sealed value is re-sealed
 // with the new key one row at a time, and the old key is removed once nothing needs it. Hubs
 // running on the same data folder follow at once: their key files are reread when they change.
 // Interrupted, it leaves both keys in place, so that nothing is lost; running it again finishes
 // the same rotation.
-func runSecret(ctx context.Context, args, environ []string, stdout io.Writer) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		return usageError{rotateUsage}
-	}
+func runSecretRotate(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("secret rotate", pflag.ContinueOnError)
 	storeFlags(fs)
 	keepOld := fs.Bool("keep-old", false, "keep the previous key file (secret.key.old) after re-sealing; remove it later with a second run")
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {

@@ -53,6 +53,12 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 	}
 	tuneGC(environ)
 	logger := newLogger(cfg, stderr)
+	// `mih restore` refuses a data folder a hub is running on.
+	unlock, err := lockData(cfg.Data, false)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	st, err := openStore(ctx, cfg, logger)
 	if err != nil {
 		return err
@@ -96,6 +102,7 @@ func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logg
 		return err
 	}
 	h.buildOps()
+	h.ready = newReadiness(st, h.tailers, func() bool { return ctx.Err() != nil })
 	if err := h.buildHTTP(); err != nil {
 		return err
 	}
@@ -130,6 +137,7 @@ type hub struct {
 	consumers  *amqpsource.Consumers
 
 	ops     *ops.Ops
+	ready   *readiness
 	handler http.Handler
 }
 
@@ -278,6 +286,7 @@ func (h *hub) buildHTTP() error {
 		MaxBodyBytes:  cfg.MaxBodyBytes,
 		PublicMetrics: cfg.PublicMetrics,
 		Version:       Version,
+		Readiness:     h.ready.checks,
 	})
 	handler, err := withWebUI(cfg, api.Handler(), h.ops, h.logger)
 	if err != nil {
@@ -301,12 +310,18 @@ func (h *hub) run(ctx context.Context, ln net.Listener) error {
 	workCtx, stopWork := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopWork()
 	workerDone := make(chan error, 1)
-	go func() { workerDone <- h.worker.Run(workCtx) }()
+	go func() { workerDone <- h.ready.track("delivery_worker", h.worker.Run)(workCtx) }()
 	// The maintainer, the breaker, the tailers (which feed ingest), the inbound queue consumers
-	// and the sync scheduler stop with the workers, after the HTTP server.
+	// and the sync scheduler stop with the workers, after the HTTP server. Readiness says whether
+	// each is running.
 	var others sync.WaitGroup
-	for _, part := range []interface{ Run(context.Context) error }{h.maintainer, h.circuits, h.tailers, h.consumers, h.sync} {
-		others.Go(func() { part.Run(workCtx) })
+	for _, part := range []struct {
+		name string
+		run  func(context.Context) error
+	}{{"maintainer", h.maintainer.Run}, {"circuits", h.circuits.Run}, {"tailers", h.tailers.Run},
+		{"inbound_consumers", h.consumers.Run}, {"sync_scheduler", h.sync.Run}} {
+		run := h.ready.track(part.name, part.run)
+		others.Go(func() { run(workCtx) })
 	}
 	srvDone := make(chan error, 1)
 	go func() { srvDone <- srv.Serve(ln) }()

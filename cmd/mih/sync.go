@@ -22,24 +22,8 @@ import (
 	"github.com/mihhub/mih/transport/rest"
 )
 
-const syncUsage = `usage: mih sync run JOB [--dry-run] [--csv FILE] [--limit N]   plan (and apply) a course sync job now
-       mih sync list                                             the jobs and their last runs`
-
-// runSync runs `mih sync`: a job now, in this process, under the job's lease (a `mih serve`
+// runSyncRun runs `mih sync run`: a job now, in this process, under the job's lease (a `mih serve`
 // running the same job makes it wait its turn: exit 1), with its run recorded like the others.
-func runSync(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{syncUsage}
-	}
-	switch args[0] {
-	case "run":
-		return runSyncRun(ctx, args[1:], environ, stdout, stderr)
-	case "list":
-		return runSyncList(ctx, args[1:], environ, stdout)
-	}
-	return usageError{fmt.Sprintf("unknown sync command %q\n%s", args[0], syncUsage)}
-}
-
 func runSyncRun(ctx context.Context, args, environ []string, stdout, stderr io.Writer) error {
 	fs := pflag.NewFlagSet("sync run", pflag.ContinueOnError)
 	storeFlags(fs)
@@ -50,7 +34,7 @@ func runSyncRun(ctx context.Context, args, environ []string, stdout, stderr io.W
 		return err
 	}
 	if fs.NArg() != 1 {
-		return usageError{syncUsage}
+		return usageError{"usage: mih sync run JOB [--dry-run] [--csv FILE] [--limit N]"}
 	}
 	name := fs.Arg(0)
 	cfg, err := loadConfig(fs, environ)

@@ -19,11 +19,7 @@ const tokenUsage = "usage: mih token create [--name NAME] [--scope admin|gateway
 
 // runToken manages API tokens: create prints the new token once (only its hash is stored),
 // list shows names, scopes and last use, revoke deletes one.
-func runToken(ctx context.Context, args, environ []string, stdout io.Writer) error {
-	if len(args) == 0 {
-		return usageError{tokenUsage}
-	}
-	verb := args[0]
+func runToken(ctx context.Context, verb string, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("token "+verb, pflag.ContinueOnError)
 	storeFlags(fs)
 	var name, scope *string
@@ -35,7 +31,7 @@ func runToken(ctx context.Context, args, environ []string, stdout io.Writer) err
 	default:
 		return usageError{tokenUsage}
 	}
-	if err := parseFlags(fs, args[1:]); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if verb == "revoke" && fs.NArg() != 1 || verb != "revoke" && fs.NArg() != 0 {
@@ -106,15 +102,4 @@ func findToken(ctx context.Context, st mih.TokenStore, ref string) (*mih.Token, 
 		}
 	}
 	return nil, mih.Errorf(mih.CodeNotFound, "no token named %q", strings.TrimSpace(ref))
-}
-
-// parseFlags parses a subcommand's flags; a wrong flag is a usage error.
-func parseFlags(fs *pflag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if err == pflag.ErrHelp {
-			return err
-		}
-		return usageError{err.Error()}
-	}
-	return nil
 }

@@ -129,7 +129,8 @@ func Open(ctx context.Context, url string, box mih.SecretBox, opts ...Option) (*
 	if err := store.Migrate(ctx, db, goose.DialectPostgres, sub, goose.WithSessionLocker(locker)); err != nil {
 		return fail(err)
 	}
-	s, err := store.New(store.Config{Dialect: dialect(), DB: db, Box: box, Now: c.now})
+	s, err := store.New(store.Config{Dialect: dialect(), DB: db, Box: box, Now: c.now,
+		Migrations: sub, MigrationDialect: goose.DialectPostgres})
 	if err != nil {
 		return fail(err)
 	}

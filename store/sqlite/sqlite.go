@@ -157,7 +157,8 @@ func Open(ctx context.Context, path string, box mih.SecretBox, opts ...Option) (
 	}
 	read.SetMaxOpenConns(c.readConns)
 	read.SetMaxIdleConns(c.readConns)
-	s, err := store.New(store.Config{Dialect: dialect(), DB: write, ReadDB: read, Box: box, Now: c.now})
+	s, err := store.New(store.Config{Dialect: dialect(), DB: write, ReadDB: read, Box: box, Now: c.now,
+		Migrations: sub, MigrationDialect: goose.DialectSQLite3})
 	if err != nil {
 		return fail(err)
 	}
