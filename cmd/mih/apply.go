@@ -10,6 +10,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -74,7 +75,10 @@ func runApply(ctx context.Context, args, environ []string, stdout io.Writer) err
 		expandStrings(m, expand)
 	}
 	if len(missing) > 0 {
-		return mih.Errorf(mih.CodeInvalid, "%s: environment variables not set: %v", *path, missing)
+		slices.Sort(missing)
+		missing = slices.Compact(missing)
+		return mih.Errorf(mih.CodeInvalid, "%s uses ${%s}: set the environment variable%s first, e.g. %s=… mih apply -f %s (values from the environment keep secrets out of the file)",
+			*path, strings.Join(missing, "}, ${"), map[bool]string{true: "s", false: ""}[len(missing) > 1], missing[0], *path)
 	}
 	sites := make([]*mih.Site, 0, len(f.Sites))
 	for i, m := range f.Sites {
