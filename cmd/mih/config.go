@@ -84,8 +84,14 @@ func serveFlags(fs *pflag.FlagSet) {
 // in the file or the environment are errors, not silently ignored settings.
 func loadConfig(fs *pflag.FlagSet, environ []string) (*Config, error) {
 	k := koanf.New(".")
+	// Known settings are those of this command and those of `mih serve`: one configuration
+	// file and one environment serve the hub and the commands run beside it (`mih token create
+	// --config /etc/mih/mih.yaml`), and a setting another command uses is not a typo.
 	known := map[string]bool{}
 	fs.VisitAll(func(f *pflag.Flag) { known[key(f.Name)] = true })
+	all := pflag.NewFlagSet("all", pflag.ContinueOnError)
+	serveFlags(all)
+	all.VisitAll(func(f *pflag.Flag) { known[key(f.Name)] = true })
 
 	if path, _ := fs.GetString("config"); path != "" {
 		if err := k.Load(file.Provider(path), yaml.Parser()); err != nil {

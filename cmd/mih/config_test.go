@@ -113,3 +113,19 @@ func TestLoadConfig_SecureCookies(t *testing.T) {
 		}
 	}
 }
+
+// The hub's configuration file and environment serve the commands run beside it: a serve
+// setting is not an error for `mih token create`, a typo still is.
+func TestLoadConfig_SharedWithCommands(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "mih.yaml")
+	os.WriteFile(file, []byte("listen: 0.0.0.0:8080\nworker_concurrency: 8\ndata: "+filepath.Join(dir, "data")+"\n"), 0o600)
+	code, out, errOut := runCLI(t, []string{"MIH_LISTEN=127.0.0.1:9"}, "token", "create", "--config", file)
+	if code != 0 || !strings.HasPrefix(out, "mih_") {
+		t.Fatalf("token create with the hub's configuration: exit %d %q %q", code, out, errOut)
+	}
+	os.WriteFile(file, []byte("listn: 0.0.0.0:8080\n"), 0o600)
+	if code, _, errOut := runCLI(t, nil, "token", "create", "--config", file); code != exitUsage || !strings.Contains(errOut, `unknown setting "listn"`) {
+		t.Errorf("a misspelt setting: exit %d %q", code, errOut)
+	}
+}
