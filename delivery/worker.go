@@ -24,6 +24,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/gateway"
+	"github.com/mihhub/mih/tracing"
 )
 
 // Store is the part of the ledger a Worker uses; mih.DeliveryStore satisfies it.
@@ -440,7 +441,8 @@ func (l *loop) wakeAt(t time.Time) {
 }
 
 func (l *loop) logResult(d *mih.Delivery, r *mih.DeliveryResult) {
-	args := []any{"delivery", d.ID, "service", d.Service, "state", r.State, "attempts", d.Attempts + btoi(r.CountAttempt)}
+	args := []any{"delivery", d.ID, "event", d.EventID, "trace_id", tracing.TraceID(d.EventID), "service", d.Service,
+		"state", r.State, "attempts", d.Attempts + btoi(r.CountAttempt)}
 	switch r.State {
 	case mih.DeliveryDead:
 		l.w.log.WarnContext(l.dbCtx, "delivery dead", append(args, "reason", r.DeadReason, "error", r.LastError)...)
@@ -498,7 +500,7 @@ func (w *Worker) send(ctx context.Context, d *mih.Delivery, out chan<- sent) {
 			// A panicking transport must not take the process down with every lease it holds;
 			// the round counts as a failed attempt so that a delivery that always panics ends
 			// in the DLQ instead of looping.
-			w.log.ErrorContext(ctx, "delivery send panicked", "delivery", d.ID, "service", d.Service, "panic", fmt.Sprint(p))
+			w.log.ErrorContext(ctx, "delivery send panicked", "delivery", d.ID, "event", d.EventID, "service", d.Service, "panic", fmt.Sprint(p))
 			s.result, s.release = mih.DeliveryResult{}, svc == nil
 			if svc != nil {
 				s.result = Next(svc, d, gateway.Outcome{Err: errPanic}, w.cfg.Now(), w.cfg.Rand)

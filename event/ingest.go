@@ -7,9 +7,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/rule"
+	"github.com/mihhub/mih/tracing"
 )
 
 // Ingester accepts events: it matches them against the active rules, renders each delivery's
@@ -22,6 +27,7 @@ type Ingester struct {
 	now     func() time.Time
 	wake    mih.Waker
 	metrics *Metrics
+	tracer  trace.Tracer
 }
 
 // Config wires an Ingester.
@@ -34,6 +40,8 @@ type Config struct {
 	Wake    mih.Waker
 	Metrics *Metrics
 	Now     func() time.Time
+	// Tracer records one trace per event (package tracing); nil records nothing.
+	Tracer trace.Tracer
 }
 
 // NewIngester returns an Ingester.
@@ -45,6 +53,10 @@ func NewIngester(c Config) *Ingester {
 	if in.logger == nil {
 		in.logger = slog.New(slog.DiscardHandler)
 	}
+	in.tracer = c.Tracer
+	if in.tracer == nil {
+		in.tracer = noop.NewTracerProvider().Tracer("")
+	}
 	return in
 }
 
@@ -53,19 +65,37 @@ func NewIngester(c Config) *Ingester {
 func (in *Ingester) Ingest(ctx context.Context, source, site string, events []*mih.Event) (mih.IngestResult, error) {
 	now := in.now().UTC()
 	items := make([]mih.IngestItem, 0, len(events))
+	// Each event is the root of its own trace (tracing.EventRoot), ended once it is stored.
+	spans := make([]trace.Span, 0, len(events))
+	endSpans := func(err error) {
+		for _, s := range spans {
+			if err != nil {
+				s.SetStatus(codes.Error, "not stored")
+			}
+			s.End()
+		}
+	}
 	for _, ev := range events {
 		if site != "" {
 			ev.Site = site
 		}
 		ev.ReceivedAt = now
 		redactSecrets(ev)
-		ds, err := in.plan(ctx, ev, now)
+		evCtx, span := in.tracer.Start(tracing.EventRoot(ctx, ev.ID), tracing.SpanEvent, trace.WithNewRoot(),
+			trace.WithLinks(trace.LinkFromContext(ctx)),
+			trace.WithAttributes(attribute.String("mih.event.id", ev.ID), attribute.String("mih.event.name", ev.EventName),
+				attribute.String("mih.source", source), attribute.String("mih.site", ev.Site)))
+		spans = append(spans, span)
+		ds, err := in.plan(evCtx, ev, now)
 		if err != nil {
+			endSpans(err)
 			return mih.IngestResult{}, err
 		}
+		span.SetAttributes(attribute.Int("mih.deliveries", len(ds)))
 		items = append(items, mih.IngestItem{Event: ev, Deliveries: ds})
 	}
 	res, err := in.store.CreateEvents(ctx, items)
+	endSpans(err)
 	if err != nil {
 		return mih.IngestResult{}, fmt.Errorf("ingest %d events: %w", len(events), err)
 	}
@@ -82,7 +112,10 @@ func (in *Ingester) Ingest(ctx context.Context, source, site string, events []*m
 // plan builds the deliveries of one event. A payload that cannot be built becomes a dead
 // delivery at once with the reason, so the failure is visible in the DLQ instead of retried.
 func (in *Ingester) plan(ctx context.Context, ev *mih.Event, now time.Time) ([]*mih.Delivery, error) {
+	_, match := in.tracer.Start(ctx, tracing.SpanMatch)
 	rules, err := in.rules.Match(ctx, ev.EventName)
+	match.SetAttributes(attribute.Int("mih.rules.candidates", len(rules)))
+	match.End()
 	if err != nil || len(rules) == 0 {
 		return nil, err
 	}
@@ -126,7 +159,15 @@ func (in *Ingester) plan(ctx context.Context, ev *mih.Event, now time.Time) ([]*
 		// where a failed lookup is a retry, never in ingest, which must stay fast and must not
 		// fail because Moodle is slow. Without a Lookup, Build defers such a request, and the
 		// empty payload marks the delivery for the worker.
+		_, render := in.tracer.Start(ctx, tracing.SpanRender, trace.WithAttributes(
+			attribute.Int64("mih.rule.id", c.Rule.ID), attribute.String("mih.service", c.Rule.Service)))
 		req, err := c.Build(ctx, ev, data, nil)
+		if err != nil {
+			render.SetStatus(codes.Error, "payload")
+		} else if req.Deferred {
+			render.SetAttributes(attribute.Bool("mih.render.deferred", true))
+		}
+		render.End()
 		switch {
 		case err != nil:
 			d.State, d.DeadReason, d.LastError = mih.DeliveryDead, mih.ReasonPayload, mih.ErrorMessage(err)

@@ -177,12 +177,15 @@ func TestBackupRestore_UnderLoad(t *testing.T) {
 }
 
 // startHubCtx runs the hub in this process until ctx ends; done is closed when it has stopped.
-func startHubCtx(t *testing.T, ctx context.Context, data string) (url string, done <-chan struct{}) {
+func startHubCtx(t *testing.T, ctx context.Context, data string, tune ...func(*Config)) (url string, done <-chan struct{}) {
 	t.Helper()
 	cfg := &Config{Data: data, AdminToken: e2eToken, WorkerConcurrency: 8, WorkerBatch: 50,
 		Lease: 5 * time.Second, PollInterval: 50 * time.Millisecond, ShutdownTimeout: time.Second,
 		MaintainEvery: time.Minute, MaxBodyBytes: 1 << 20, LogMaxAge: time.Hour, LogMaxRows: 1000,
 		SucceededMaxAge: time.Hour, SucceededMaxRows: 1000}
+	for _, f := range tune {
+		f(cfg)
+	}
 	st, err := openStore(ctx, cfg, discardLogger())
 	if err != nil {
 		t.Fatal(err)

@@ -45,6 +45,8 @@ type Config struct {
 	MaintainEvery    time.Duration `koanf:"maintain_every"`
 	CircuitSync      time.Duration `koanf:"circuit_sync"`
 
+	OTLPEndpoint string `koanf:"otlp_endpoint"`
+
 	// Secrets come only from the environment, never from flags (visible in ps) or the file.
 	AdminToken string `koanf:"-"`
 	SecretKey  string `koanf:"-"`
@@ -77,6 +79,7 @@ func serveFlags(fs *pflag.FlagSet) {
 	fs.Int("succeeded-max-rows", 100000, "succeeded deliveries kept at most")
 	fs.Duration("event-max-age", 30*24*time.Hour, "received events older than this are pruned once all their deliveries succeeded (negative: never)")
 	fs.Duration("maintain-every", 30*time.Second, "how often pruning, pausing and expiry run")
+	fs.String("otlp-endpoint", "", "OpenTelemetry: send traces over OTLP/HTTP to this collector URL (like http://127.0.0.1:4318); empty: no tracing")
 	fs.Duration("circuit-sync", time.Second, "how often circuit states are reread from the database (how soon other processes' openings and resets are seen)")
 }
 

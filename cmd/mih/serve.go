@@ -95,6 +95,19 @@ func runServe(ctx context.Context, args, environ []string, stdout, stderr io.Wri
 func serve(ctx context.Context, cfg *Config, st mih.Store, ln net.Listener, logger *slog.Logger) error {
 	h := newHub(cfg, st, logger)
 	defer h.close()
+	tracing, err := newTracing(ctx, cfg, h.owner, logger)
+	if err != nil {
+		return err
+	}
+	h.tracing = tracing
+	// Spans still buffered go out after everything else has stopped.
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := tracing.shutdown(sctx); err != nil {
+			logger.Warn("tracing: flush spans", "err", err)
+		}
+	}()
 	if err := h.buildGateway(ctx); err != nil {
 		return err
 	}
@@ -137,6 +150,7 @@ type hub struct {
 	consumers  *amqpsource.Consumers
 
 	ops     *ops.Ops
+	tracing *hubTracing
 	ready   *readiness
 	handler http.Handler
 }
@@ -207,7 +221,7 @@ func (h *hub) buildWorkers() error {
 		return moodle.NewDirectory(c, moodle.DirectoryOptions{}), nil
 	})
 	// The worker resolves moodle:<site>, the service name of inbound calls, to the site.
-	h.worker = delivery.New(st, &inbound.Services{Services: st, Sites: st}, h.gateway, delivery.Config{
+	h.worker = delivery.New(st, &inbound.Services{Services: st, Sites: st}, h.tracing.caller(h.gateway), delivery.Config{
 		Owner:           h.owner,
 		Concurrency:     cfg.WorkerConcurrency,
 		BatchSize:       cfg.WorkerBatch,
@@ -239,6 +253,7 @@ func (h *hub) buildWorkers() error {
 		Logger:  logger,
 		Wake:    h.wakeup,
 		Metrics: event.NewMetrics(h.reg),
+		Tracer:  h.tracing.tracer,
 	})
 	h.tailers = tailer.NewSupervisor(st, h.ingester, tailer.SupervisorConfig{Owner: h.owner, Logger: logger})
 	// Inbound messages over HTTP and from broker queues; a queue message is acked once stored.
