@@ -94,7 +94,7 @@ func commandTree() []*command {
 		}},
 		{name: "backup", usage: "backup FILE", summary: "copy the embedded SQLite store to FILE, consistently, while the hub runs",
 			run: runBackup},
-		{name: "restore", usage: "restore FILE", summary: "restore a backup into a data folder no hub is running on",
+		{name: "restore", usage: "restore FILE [--force]", summary: "restore a backup into a data folder no hub is running on",
 			run: runRestore},
 		{name: "bench", usage: "bench [--events N] [--batch N] [--rate R] [--database URL]", summary: "measure ingest → delivery throughput and latency",
 			run: func(ctx context.Context, c *cli, args []string) error {
