@@ -53,9 +53,10 @@ func (r *readiness) track(name string, run func(context.Context) error) func(con
 	return func(ctx context.Context) error {
 		r.set(name, "")
 		err := run(ctx)
+		// The answer is public: the error itself goes to the log (serve logs it), not here.
 		why := "stopped"
-		if err != nil {
-			why = "stopped: " + err.Error()
+		if err != nil && ctx.Err() == nil {
+			why = "stopped with an error (see the log)"
 		}
 		r.set(name, why)
 		return err
