@@ -547,6 +547,14 @@ func prepareTailerGap(t *testing.T, s *restartScene) {
 		json.Unmarshal(s.call(t, "GET", "sites/main", nil, http.StatusOK), &site)
 		return site.TailStatus.Gaps == 1
 	})
+	// Delivery is at least once: a success the receiver saw but the hub had not yet committed is
+	// sent again after a SIGKILL. Rows 1 and 3 must be settled before the stop, so that a second
+	// delivery of them can only mean the tailer read them again.
+	eventually(t, s.hub, 20*time.Second, "rows 1 and 3 recorded as delivered", func() bool {
+		var page struct{ Items []json.RawMessage }
+		json.Unmarshal(s.call(t, "GET", "deliveries?status=succeeded&limit=10", nil, http.StatusOK), &page)
+		return len(page.Items) == 2
+	})
 }
 
 func convergeTailerGap(t *testing.T, s *restartScene) {
