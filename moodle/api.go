@@ -21,6 +21,7 @@ const (
 	FuncEnrolledUsers  = "core_enrol_get_enrolled_users"
 	FuncAssignRoles    = "core_role_assign_roles"
 	FuncUnassignRoles  = "core_role_unassign_roles"
+	FuncEditEnrolment  = "core_enrol_submit_user_enrolment_form"
 )
 
 // usersByFieldBatchSize caps the values per core_user_get_users_by_field call: Moodle loads
@@ -267,4 +268,40 @@ func (c *Client) EnrolledUsers(ctx context.Context, courseID int64, opts Enrolle
 			return all, nil
 		}
 	}
+}
+
+// EditEnrolment sets an existing user enrolment's status (suspended or active) and clears its
+// dates, through core_enrol_submit_user_enrolment_form: the participants page's "edit
+// enrolment" form, which goes to the enrolment plugin's update_user_enrol. Unlike
+// enrol_manual_enrol_users on an existing enrolment — enrol_user, which in Moodle 4.4 and later
+// dispatches after_user_enrolled and so sends the course welcome message again — it changes
+// the enrolment and nothing else: no message, no role. ueID is the user enrolment's id
+// ({user_enrolments}.id), which no read function of the Web Services gives.
+//
+// Moodle answers result false when the form does not validate or the update failed; that is
+// an *Error of KindException with ErrorCode CodeEnrolmentNotUpdated.
+func (c *Client) EditEnrolment(ctx context.Context, ueID int64, suspend bool) error {
+	status := "0"
+	if suspend {
+		status = "1"
+	}
+	// The form's fields: the optional date selectors left disabled mean "no date".
+	form := "ue=" + formatID(ueID) + "&ifilter=0&status=" + status +
+		"&timestart%5Benabled%5D=0&timeend%5Benabled%5D=0&_qf__enrol_user_enrolment_form=1"
+	var res struct {
+		Result          bool `json:"result"`
+		ValidationError bool `json:"validationerror"`
+	}
+	if err := c.Call(ctx, FuncEditEnrolment, map[string]string{"formdata": form}, &res); err != nil {
+		return err
+	}
+	if !res.Result {
+		msg := "Moodle did not update the enrolment"
+		if res.ValidationError {
+			msg = "Moodle refused the enrolment form as invalid"
+		}
+		return &Error{Function: FuncEditEnrolment, Kind: KindException, Exception: "moodle_exception",
+			ErrorCode: CodeEnrolmentNotUpdated, Message: msg, Status: 200}
+	}
+	return nil
 }

@@ -47,6 +47,18 @@ func inBatches[T any](ctx context.Context, c *Client, function, name string, ite
 		budget = c.maxVars - 3 // wstoken, wsfunction, moodlewsrestformat
 	}
 
+	if c.whole {
+		used := 0
+		for _, n := range costs {
+			used += n
+		}
+		if budget >= 0 && used > budget {
+			return &Error{Function: function, Kind: KindRequest, Message: fmt.Sprintf(
+				"%d items have %d form fields, over the site's max_input_vars (%d)", len(items), used, c.maxVars)}
+		}
+		return call(ctx, items)
+	}
+
 	var refused []ItemError
 	var send func(lo, hi int) error
 	send = func(lo, hi int) error {
@@ -88,4 +100,14 @@ func inBatches[T any](ctx context.Context, c *Client, function, name string, ite
 		return &BatchError{Function: function, Items: refused}
 	}
 	return nil
+}
+
+// Fields is how many form fields one item takes in a call whose items go in the parameter name
+// (courses, enrolments, assignments…): what counts against max_input_vars.
+func Fields[T any](name string, item T) (int, error) {
+	fields, err := flatten(map[string]any{name: []T{item}})
+	if err != nil {
+		return 0, err
+	}
+	return len(fields), nil
 }

@@ -67,6 +67,9 @@ type Client struct {
 	maxBody  int64
 	maxVars  int
 	batch    int
+	// whole makes the batched helpers send their items in one call, never split: the caller
+	// sizes the batches and settles refusals itself (see Whole).
+	whole bool
 }
 
 // New returns a Client for the Moodle site at baseURL (its wwwroot, like
@@ -142,6 +145,33 @@ func New(baseURL, token string, opts Options) (*Client, error) {
 	c.http = &hc
 	return c, nil
 }
+
+// WithTimeout returns a client for the same site and connections whose calls time out after d
+// (d <= 0: the client's own timeout).
+func (c *Client) WithTimeout(d time.Duration) *Client {
+	cc := *c
+	if d > 0 {
+		cc.timeout = d
+	}
+	return &cc
+}
+
+// Timeout is how long a call may take.
+func (c *Client) Timeout() time.Duration { return c.timeout }
+
+// Whole returns a client for the same site and connections whose batched helpers
+// (CreateCourses, EnrolUsers, …) send all the items they are given in one call and return
+// Moodle's answer as it is: no batches, no splitting of a refused call. A caller that sizes its
+// own batches and settles an unknown outcome by reading Moodle's state uses it; the items must
+// fit max_input_vars (see Fields and MaxInputVars).
+func (c *Client) Whole() *Client {
+	cc := *c
+	cc.whole = true
+	return &cc
+}
+
+// MaxInputVars is the site's max_input_vars the client keeps calls under (negative: no limit).
+func (c *Client) MaxInputVars() int { return c.maxVars }
 
 // Close drops the client's idle connections.
 func (c *Client) Close() error {

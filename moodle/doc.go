@@ -73,7 +73,9 @@
 // others go through — the approach of logstore_xapi — and report the refused items in a
 // *BatchError with their index in the input. A failure that concerns the whole call
 // (token, access, network, timeout, maintenance) stops the helper at once. A call that timed
-// out may or may not have been applied by Moodle: plan again from Moodle's state.
+// out may or may not have been applied by Moodle: plan again from Moodle's state. A caller that
+// sizes its own batches and settles failed calls by reading Moodle (course sync does) uses
+// Client.Whole, whose helpers send what they are given in one call and never split it.
 //
 // # Moodle facts the helpers encode
 //

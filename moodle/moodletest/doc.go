@@ -27,6 +27,15 @@
 //     wsusercannotassign; enrol_manual_unenrol_users removing the roles with the last
 //     enrolment; core_enrol_get_enrolled_users with roles, onlyactive, userfields, sorting and
 //     paging; core_role_assign_roles and core_role_unassign_roles;
+//   - Moodle 4.4 and later's course welcome message: enrol_user dispatches after_user_enrolled
+//     for a new enrolment and for an update alike, so enrol_manual_enrol_users sends the
+//     welcome again on a suspension or reactivation (Notifications counts them, SetWelcomeMessage
+//     turns a course's off); core_enrol_submit_user_enrolment_form edits an enrolment by its id
+//     through update_user_enrol, which sends nothing; with SetMailFailing the messages, sent
+//     after the transaction committed, fail and the call answers "Message was not sent.";
+//   - PostgreSQL's course creation getting slower as a category fills, a write that commits
+//     after the client gave up, and reads that see the data as it was meanwhile
+//     (SetCreateCost);
 //   - the standard install: guest (user 1), admin (user 2, the token's owner), the front page
 //     (course 1), "Category 1", and the standard roles with their ids and context levels.
 //

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // function is one external function: its parameter description (external_function_parameters),
@@ -130,6 +131,11 @@ var functions = map[string]function{
 		))}),
 		write: true,
 		run:   func(s *Server, _ *caller, p map[string]any) (any, *Exception) { return s.enrolUsers(p) },
+	},
+	"core_enrol_submit_user_enrolment_form": {
+		params: single(field{"formdata", val(paramRaw)}),
+		write:  true,
+		run:    func(s *Server, _ *caller, p map[string]any) (any, *Exception) { return s.submitEnrolmentForm(p) },
 	},
 	"enrol_manual_unenrol_users": {
 		params: single(field{"enrolments", list(single(
@@ -386,6 +392,23 @@ func (s *Server) createCourses(p map[string]any) (any, *Exception) {
 			pendingIDNumber[idnumber] = true
 		}
 		planned = append(planned, course)
+	}
+	s.ctl.Lock()
+	base, per := s.createBase, s.createPerCourse
+	s.ctl.Unlock()
+	if base > 0 || per > 0 {
+		var cost time.Duration
+		filled := map[int64]int{}
+		for _, c := range planned {
+			cost += base + per*time.Duration(len(st.coursesByCategory[c.CategoryID])+filled[c.CategoryID])
+			filled[c.CategoryID]++
+		}
+		// The transaction takes its time; the call holds the write lock (s.wmu) but not the
+		// data, so that reads meanwhile see the site as it was, and it commits in the end
+		// whether or not the client still waits.
+		s.mu.Unlock()
+		time.Sleep(cost)
+		s.mu.Lock()
 	}
 	out := make([]map[string]any, 0, len(planned))
 	for _, c := range planned {
@@ -745,10 +768,86 @@ func (s *Server) enrolUsers(p map[string]any) (any, *Exception) {
 		}
 		ops = append(ops, o)
 	}
+	var welcome []op
 	for _, o := range ops {
-		st.enrol(o.co, o.user, o.role, o.timestart, o.timeend, o.status)
+		if st.enrol(o.co, o.user, o.role, o.timestart, o.timeend, o.status) {
+			welcome = append(welcome, o)
+		}
+	}
+	// The transaction is committed; the welcome messages go after it, and the first that
+	// fails ends the call with an exception although every enrolment was made.
+	s.ctl.Lock()
+	fails := s.mailFails
+	s.ctl.Unlock()
+	for _, o := range welcome {
+		st.notifications = append(st.notifications, Notification{Name: "enrolcoursewelcomemessage",
+			UserID: o.user, CourseID: o.co.ID, Failed: fails})
+		if fails {
+			return nil, &Exception{Class: `core\exception\moodle_exception`, ErrorCode: "Message was not sent.",
+				Message: "error/Message was not sent."}
+		}
 	}
 	return nil, nil
+}
+
+// submitEnrolmentForm is core_enrol_submit_user_enrolment_form: the participants page's edit
+// enrolment form, parsed from formdata (PHP's parse_str), then course_enrolment_manager's
+// edit_enrolment, which calls the plugin's update_user_enrol: status and dates change, no hook
+// is dispatched and no message is sent. A form that does not validate answers result false
+// with validationerror; an unknown user enrolment id is a missing record.
+func (s *Server) submitEnrolmentForm(p map[string]any) (any, *Exception) {
+	st := s.st
+	raw, _ := str(p, "formdata")
+	data, _ := ParseForm(raw, -1)
+	field := func(name string) string {
+		if v := data.Get(name); v != nil && v.Arr == nil {
+			return v.Str
+		}
+		return ""
+	}
+	ueID := phpIntCast(field("ue"))
+	where, ok := st.ues[ueID]
+	if !ok {
+		return nil, missingRecord("user_enrolments")
+	}
+	co := st.courses[where[0]]
+	ue := co.enrolments[where[1]]
+	invalid := map[string]any{"result": false, "validationerror": true}
+	// moodleform: without its submission marker the form counts as not submitted.
+	if field("_qf__enrol_user_enrolment_form") != "1" {
+		return invalid, nil
+	}
+	status := field("status")
+	if status != "0" && status != "1" {
+		return invalid, nil
+	}
+	date := func(name string) (int64, bool) {
+		v := data.Get(name)
+		if v == nil || v.Arr == nil {
+			return 0, true
+		}
+		get := func(k string) int64 {
+			if x := v.Arr.Get(k); x != nil && x.Arr == nil {
+				return phpIntCast(x.Str)
+			}
+			return 0
+		}
+		if get("enabled") == 0 {
+			return 0, true
+		}
+		year, month, day := get("year"), get("month"), get("day")
+		if year == 0 || month == 0 || day == 0 {
+			return 0, false
+		}
+		return time.Date(int(year), time.Month(month), int(day), int(get("hour")), int(get("minute")), 0, 0, time.UTC).Unix(), true
+	}
+	start, ok1 := date("timestart")
+	end, ok2 := date("timeend")
+	if !ok1 || !ok2 || end != 0 && end < start {
+		return invalid, nil
+	}
+	st.updateEnrolment(ue, start, end, int(phpIntCast(status)))
+	return map[string]any{"result": true, "validationerror": false}, nil
 }
 
 // unenrolUsers is enrol_manual_unenrol_users: one transaction. A user who is not enrolled is

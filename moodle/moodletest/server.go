@@ -93,6 +93,9 @@ type Server struct {
 
 	mu sync.RWMutex // guards st
 	st *state
+	// wmu serialises the calls that write, as the database's locks do: a write that takes time
+	// (see SetCreateCost) holds it while reads go on and see the data as it was before.
+	wmu sync.Mutex
 
 	ctl      sync.Mutex // guards the fields below
 	tokens   map[string][]string
@@ -100,6 +103,10 @@ type Server struct {
 	latency  map[string]time.Duration
 	disabled bool
 	calls    Calls
+	// createBase and createPerCourse make core_course_create_courses take time: see
+	// SetCreateCost.
+	createBase, createPerCourse time.Duration
+	mailFails                   bool
 }
 
 type failure struct {
@@ -188,6 +195,36 @@ func (s *Server) SetLatency(function string, d time.Duration) {
 	s.ctl.Lock()
 	s.latency[function] = d
 	s.ctl.Unlock()
+}
+
+// SetCreateCost makes core_course_create_courses take base plus perCourse for every course
+// already in the category, for each course it creates: on PostgreSQL, Moodle's course creation
+// rewrites the sort order of every course of the category in the call's transaction, so a
+// batch of a hundred courses takes longer and longer as the category fills. The call runs to
+// its end and commits even when the client has given up waiting (PHP carries on after the
+// client is gone), and reads made meanwhile see the site as it was before the call.
+func (s *Server) SetCreateCost(base, perCourse time.Duration) {
+	s.ctl.Lock()
+	s.createBase, s.createPerCourse = base, perCourse
+	s.ctl.Unlock()
+}
+
+// SetMailFailing makes every message the site sends fail, as on a site whose outgoing mail
+// does not work. Moodle sends the course welcome message after the enrolment's transaction
+// committed; when it fails, the call answers the exception {"exception":
+// "core\\exception\\moodle_exception","errorcode":"Message was not sent."} although every
+// enrolment of the call was made. Notifications still lists the messages, as failed.
+func (s *Server) SetMailFailing(on bool) {
+	s.ctl.Lock()
+	s.mailFails = on
+	s.ctl.Unlock()
+}
+
+// Notifications returns the messages the site sent (or tried to), in order.
+func (s *Server) Notifications() []Notification {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.st.notifications)
 }
 
 // Calls reports the calls received so far.
@@ -285,6 +322,16 @@ func (s *Server) SetManualInstance(courseID int64, exists, enabled bool) {
 	defer s.mu.Unlock()
 	if co := s.st.courses[courseID]; co != nil {
 		co.hasManual, co.manualOn = exists, exists && enabled
+	}
+}
+
+// SetWelcomeMessage turns the course welcome message of a course's manual instance on (the
+// default, as for a new course in Moodle 4.4 and later) or off.
+func (s *Server) SetWelcomeMessage(courseID int64, on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if co := s.st.courses[courseID]; co != nil {
+		co.noWelcome = !on
 	}
 }
 
@@ -495,6 +542,8 @@ func (s *Server) call(req *request, tokenOK bool) (any, *Exception) {
 		return nil, exc
 	}
 	if fn.write {
+		s.wmu.Lock()
+		defer s.wmu.Unlock()
 		s.mu.Lock()
 		defer s.mu.Unlock()
 	} else {

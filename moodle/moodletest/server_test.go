@@ -1,10 +1,12 @@
 package moodletest_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strings"
 	"sync"
@@ -338,14 +340,14 @@ func TestServer_Enrolments(t *testing.T) {
 	if a.status != 200 || a.body != "null" {
 		t.Fatalf("enrol answered %d %q, want null", a.status, a.body)
 	}
-	want := []moodletest.Enrolment{{CourseID: c, UserID: u1, Username: "u1", Suspended: true, TimeStart: 100, Roles: []int64{5}}}
+	want := []moodletest.Enrolment{{ID: 1, CourseID: c, UserID: u1, Username: "u1", Suspended: true, TimeStart: 100, Roles: []int64{5}}}
 	if got := s.Enrolments(c); !reflect.DeepEqual(got, want) {
 		t.Fatalf("got %+v, want %+v", got, want)
 	}
 
 	t.Run("re-enrolling is an upsert that adds the role", func(t *testing.T) {
 		wantOK(t, call(t, s, "enrol_manual_enrol_users", enrol(0, u1, c, 3, "")), nil)
-		want := []moodletest.Enrolment{{CourseID: c, UserID: u1, Username: "u1", Roles: []int64{3, 5}}}
+		want := []moodletest.Enrolment{{ID: 1, CourseID: c, UserID: u1, Username: "u1", Roles: []int64{3, 5}}}
 		if got := s.Enrolments(c); !reflect.DeepEqual(got, want) {
 			t.Errorf("got %+v, want %+v (times 0, active, roles added)", got, want)
 		}
@@ -501,5 +503,70 @@ func TestServer_Concurrent(t *testing.T) {
 	wg.Wait()
 	if got := len(s.Enrolments(c)); got != n {
 		t.Errorf("%d enrolments, want %d", got, n)
+	}
+}
+
+// Moodle 4.5: enrol_manual_enrol_users on an existing enrolment (a suspension) sends the course
+// welcome message again; the enrolment form changes the status and sends nothing; a failing
+// mail answers an exception after the enrolment was made.
+func TestServer_WelcomeMessages(t *testing.T) {
+	s := moodletest.NewServer(t, moodletest.Options{})
+	u := s.AddUser(moodletest.User{Username: "u1", FirstName: "U", LastName: "One", Email: "u1@example.edu"})
+	c := s.AddCourse(moodletest.Course{ShortName: "C1", FullName: "Course", CategoryID: 1})
+	enrol := func(suspend int) answer {
+		return call(t, s, "enrol_manual_enrol_users", fmt.Sprintf("enrolments[0][roleid]=5&enrolments[0][userid]=%d&enrolments[0][courseid]=%d&enrolments[0][suspend]=%d", u, c, suspend))
+	}
+	wantOK(t, enrol(0), nil)
+	wantOK(t, enrol(1), nil)
+	if n := len(s.Notifications()); n != 2 {
+		t.Fatalf("%d notifications, want 2: the enrolment and the suspension", n)
+	}
+	ue := s.Enrolments(c)[0].ID
+	form := func(f string) answer {
+		return call(t, s, "core_enrol_submit_user_enrolment_form", "formdata="+url.QueryEscape(f))
+	}
+	var res struct {
+		Result          bool `json:"result"`
+		ValidationError bool `json:"validationerror"`
+	}
+	wantOK(t, form(fmt.Sprintf("ue=%d&ifilter=0&status=0&timestart[enabled]=0&timeend[enabled]=0&_qf__enrol_user_enrolment_form=1", ue)), &res)
+	if !res.Result || s.Enrolments(c)[0].Suspended || len(s.Notifications()) != 2 {
+		t.Fatalf("form: %+v, enrolment %+v, %d notifications: want active and no message", res, s.Enrolments(c)[0], len(s.Notifications()))
+	}
+	wantOK(t, form(fmt.Sprintf("ue=%d&status=1", ue)), &res)
+	if res.Result || !res.ValidationError || s.Enrolments(c)[0].Suspended {
+		t.Errorf("form without its submission marker: %+v: want a validation error and nothing changed", res)
+	}
+	if a := form("ue=999&status=1&_qf__enrol_user_enrolment_form=1"); !strings.Contains(a.body, `"invalidrecord"`) {
+		t.Errorf("unknown enrolment: %s", a.body)
+	}
+
+	s.SetMailFailing(true)
+	u2 := s.AddUser(moodletest.User{Username: "u2", FirstName: "U", LastName: "Two", Email: "u2@example.edu"})
+	a := call(t, s, "enrol_manual_enrol_users", fmt.Sprintf("enrolments[0][roleid]=5&enrolments[0][userid]=%d&enrolments[0][courseid]=%d", u2, c))
+	if !strings.Contains(a.body, `"errorcode":"Message was not sent."`) || len(s.Enrolments(c)) != 2 {
+		t.Errorf("failing mail: %s, %d enrolments: want the exception and the enrolment made", a.body, len(s.Enrolments(c)))
+	}
+}
+
+// A slow course creation commits after the client gave up; reads meanwhile see the site as it
+// was.
+func TestServer_CreateCost(t *testing.T) {
+	s := moodletest.NewServer(t, moodletest.Options{})
+	s.SetCreateCost(200*time.Millisecond, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, s.URL+moodletest.RESTPath, strings.NewReader(
+		"wstoken="+s.Token+"&wsfunction=core_course_create_courses&moodlewsrestformat=json&courses[0][fullname]=F&courses[0][shortname]=S&courses[0][categoryid]=1"))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if _, err := http.DefaultClient.Do(req); err == nil {
+		t.Fatal("the call answered within 50 ms")
+	}
+	if _, ok := s.CourseByShortName("S"); ok {
+		t.Fatal("the course is visible before the call committed")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, ok := s.CourseByShortName("S"); !ok {
+		t.Fatal("the call did not commit after the client gave up")
 	}
 }

@@ -112,9 +112,19 @@ type Course struct {
 	TimeModified     int64
 }
 
+// Notification is a message the site sent (or tried to send, Failed) to a user.
+type Notification struct {
+	// Name is the message provider's name: enrolcoursewelcomemessage for a course welcome.
+	Name     string
+	UserID   int64
+	CourseID int64
+	Failed   bool
+}
+
 // Enrolment is one user's enrolment in a course through the manual enrolment instance, with
 // the roles the user holds in the course context.
 type Enrolment struct {
+	ID        int64 // the user enrolment's id ({user_enrolments}.id)
 	CourseID  int64
 	UserID    int64
 	Username  string // filled in by Enrolments
@@ -153,10 +163,12 @@ type userEnrolment struct {
 
 type course struct {
 	Course
-	ctx        int64
-	sortorder  int
-	hasManual  bool
-	manualOn   bool
+	ctx       int64
+	sortorder int
+	hasManual bool
+	manualOn  bool
+	// noWelcome turns the manual instance's course welcome message off (customint1 = 0).
+	noWelcome  bool
 	enrolments map[int64]*userEnrolment // user id →
 }
 
@@ -198,6 +210,10 @@ type state struct {
 	modules    map[int64]Module
 	gradeItems map[int64]GradeItem
 	grades     map[int64]map[int64]float64
+	// ues indexes user enrolments by id: id → course, user.
+	ues map[int64][2]int64
+
+	notifications []Notification
 }
 
 func newState(now func() int64, roles []Role, siteName string) *state {
@@ -225,6 +241,7 @@ func newState(now func() int64, roles []Role, siteName string) *state {
 		modules:           map[int64]Module{},
 		gradeItems:        map[int64]GradeItem{},
 		grades:            map[int64]map[int64]float64{},
+		ues:               map[int64][2]int64{},
 	}
 	st.newContext(ContextSystem, 0) // context 1
 	for _, r := range roles {
@@ -393,16 +410,18 @@ func (st *state) setCourse(co *course, next Course) {
 
 // enrol is enrol_plugin::enrol_user for the manual instance followed by role_assign: an
 // existing enrolment is updated in place (times and status), and the role is added to the
-// roles the user already holds — never replacing them.
-func (st *state) enrol(co *course, userID, roleID int64, timestart, timeend int64, status int) {
+// roles the user already holds — never replacing them. As in Moodle 4.4 and later, enrol_user
+// then dispatches the after_user_enrolled hook whether the enrolment is new or not, and
+// enrol_manual answers it with the course welcome message when the instance sends one: it
+// returns whether a welcome message is due.
+func (st *state) enrol(co *course, userID, roleID int64, timestart, timeend int64, status int) (welcome bool) {
 	now := st.now()
 	if ue := co.enrolments[userID]; ue != nil {
-		if ue.timestart != timestart || ue.timeend != timeend || ue.status != status {
-			ue.timestart, ue.timeend, ue.status, ue.changed = timestart, timeend, status, now
-		}
+		st.updateEnrolment(ue, timestart, timeend, status)
 	} else {
 		co.enrolments[userID] = &userEnrolment{id: st.nextUE, status: status, timestart: timestart,
 			timeend: timeend, timecreated: now, changed: now}
+		st.ues[st.nextUE] = [2]int64{co.ID, userID}
 		st.nextUE++
 		if st.userCourses[userID] == nil {
 			st.userCourses[userID] = map[int64]bool{}
@@ -412,14 +431,25 @@ func (st *state) enrol(co *course, userID, roleID int64, timestart, timeend int6
 	if roleID != 0 {
 		st.assign(co.ctx, userID, roleID)
 	}
+	return !co.noWelcome
+}
+
+// updateEnrolment is enrol_plugin::update_user_enrol: the enrolment's times and status, and
+// nothing else (no hook, no message).
+func (st *state) updateEnrolment(ue *userEnrolment, timestart, timeend int64, status int) {
+	if ue.timestart != timestart || ue.timeend != timeend || ue.status != status {
+		ue.timestart, ue.timeend, ue.status, ue.changed = timestart, timeend, status, st.now()
+	}
 }
 
 // unenrol is enrol_plugin::unenrol_user: with only the manual instance, removing its enrolment
 // removes the user's last enrolment in the course, and with it every role in the course.
 func (st *state) unenrol(co *course, userID int64) {
-	if co.enrolments[userID] == nil {
+	ue := co.enrolments[userID]
+	if ue == nil {
 		return
 	}
+	delete(st.ues, ue.id)
 	delete(co.enrolments, userID)
 	delete(st.userCourses[userID], co.ID)
 	delete(st.assignments[co.ctx], userID)
@@ -463,7 +493,7 @@ func (st *state) enrolmentsOf(courseID int64) []Enrolment {
 	}
 	out := make([]Enrolment, 0, len(co.enrolments))
 	for uid, ue := range co.enrolments {
-		e := Enrolment{CourseID: courseID, UserID: uid, Suspended: ue.status == statusSuspended,
+		e := Enrolment{ID: ue.id, CourseID: courseID, UserID: uid, Suspended: ue.status == statusSuspended,
 			TimeStart: ue.timestart, TimeEnd: ue.timeend, Roles: st.rolesOf(co.ctx, uid)}
 		if u := st.users[uid]; u != nil {
 			e.Username = u.Username
