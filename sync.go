@@ -38,10 +38,18 @@ type SyncJob struct {
 	UpdateCourses bool `json:"update_courses"`
 	// Schedule is a cron expression (five fields, or @hourly, @daily, @every 30m, with an optional
 	// CRON_TZ= prefix); empty runs the job only when asked.
-	Schedule  string    `json:"schedule"`
-	Enabled   bool      `json:"enabled"`
-	CreatedAt time.Time `json:"created_at"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Schedule string `json:"schedule"`
+	Enabled  bool   `json:"enabled"`
+	// How the job talks to Moodle; zero takes the default. TimeoutS bounds each call (60 s);
+	// BatchMax is the most items one write call carries (100; max_input_vars bounds it too);
+	// WriteParallel is how many write calls may go at once when Moodle keeps up (4);
+	// ReadParallel how many Web Service reads go at once (4).
+	TimeoutS      float64   `json:"timeout_s,omitempty"`
+	BatchMax      int       `json:"batch_max,omitempty"`
+	WriteParallel int       `json:"write_parallel,omitempty"`
+	ReadParallel  int       `json:"read_parallel,omitempty"`
+	CreatedAt     time.Time `json:"created_at"`
+	UpdatedAt     time.Time `json:"updated_at"`
 }
 
 // Match fields.
@@ -167,6 +175,16 @@ func (j *SyncJob) Validate() error {
 	case RemovalKeep, RemovalSuspend, RemovalUnenrol:
 	default:
 		return Errorf(CodeInvalid, "removal %q: want keep, suspend or unenrol", j.Removal)
+	}
+	switch {
+	case j.TimeoutS < 0 || j.TimeoutS > 3600 || j.TimeoutS != j.TimeoutS:
+		return Errorf(CodeInvalid, "timeout_s %v: want seconds between 0 (the default, 60) and 3600", j.TimeoutS)
+	case j.BatchMax < 0 || j.BatchMax > 1000:
+		return Errorf(CodeInvalid, "batch_max %d: want 0 (the default, 100) to 1000 items per call", j.BatchMax)
+	case j.WriteParallel < 0 || j.WriteParallel > 32:
+		return Errorf(CodeInvalid, "write_parallel %d: want 0 (the default, 4) to 32 calls at once", j.WriteParallel)
+	case j.ReadParallel < 0 || j.ReadParallel > 32:
+		return Errorf(CodeInvalid, "read_parallel %d: want 0 (the default, 4) to 32 calls at once", j.ReadParallel)
 	}
 	if s := j.Schedule; s != "" {
 		fields := strings.Fields(s)
@@ -471,6 +489,10 @@ type SyncEnrolment struct {
 	UserID   int64  `json:"user_id"`
 	Role     string `json:"role,omitempty"`
 	RoleID   int64  `json:"role_id,omitempty"`
+	// UserEnrolmentID is the enrolment's id in Moodle ({user_enrolments}.id), known when the
+	// site's database is read: a suspension or reactivation then edits the enrolment itself
+	// rather than enrolling again.
+	UserEnrolmentID int64 `json:"user_enrolment_id,omitempty"`
 }
 
 // SyncRole is a Moodle role.

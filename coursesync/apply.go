@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"html"
+	"slices"
+	"sync"
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/moodle"
@@ -42,31 +45,37 @@ func (rep *Report) skip(action, course, user, why string) {
 }
 
 // applier carries a plan out, phase by phase: courses first (enrolments need their ids), then
-// enrolments and reactivations, then roles, then removals.
+// enrolments and reactivations, then roles, then removals. Within a phase, calls may go
+// several at a time (see writer), so what they record is guarded by mu.
 type applier struct {
 	r        *Runner
 	p        *Plan
-	client   *moodle.Client
+	client   *moodle.Client // sends each batch whole: the writer sizes and settles them
 	progress func(mih.SyncProgress)
-	rep      *Report
 
+	mu           sync.Mutex
+	rep          *Report
 	courseIDs    map[string]int64  // courses created by this apply
 	courseFailed map[string]string // courses that could not be created, with why
 	enrolFailed  map[[2]int64]bool // course id, user id
 }
 
-// Apply carries out a plan made by Plan, in batched Web Service calls. Moodle refusing single
-// items (a short name taken since the plan, a course without a manual enrolment instance) is
-// reported in Report.Errors and the rest goes on; changes that depended on a refused one (the
-// enrolments of a course that could not be created) are reported as skipped. A failure of a
-// whole call (network, token, timeout, maintenance) stops the apply and is returned with the
-// report of what was done; plan again to go on, since a call that timed out may or may not have
-// been carried out by Moodle.
+// Apply carries out a plan made by Plan. Each phase sends its items in batches sized by how
+// long Moodle takes (within the job's batch_max and the site's max_input_vars), several calls
+// at once while Moodle keeps up (write_parallel). A call whose outcome is unknown — no answer
+// within the timeout, a lost connection, an error page — or that Moodle answered with an
+// exception — which it may raise after committing, as when a welcome e-mail cannot be sent —
+// is settled by reading what it meant to change: what is done counts as done, what is not is
+// sent again (smaller) or, when Moodle refused it, split until the refused items are alone.
+// Those are reported in Report.Errors, with what depended on them (the enrolments of a course
+// that could not be created) as skipped. A failure no retry can mend (the token, its
+// functions), or an outcome still unknown after several tries, stops the apply and is
+// returned with the report of what was done.
 func (r *Runner) Apply(ctx context.Context, p *Plan, progress func(mih.SyncProgress)) (*Report, error) {
 	if progress == nil {
 		progress = func(mih.SyncProgress) {}
 	}
-	a := &applier{r: r, p: p, client: p.client, progress: progress, rep: &Report{},
+	a := &applier{r: r, p: p, client: p.client.Whole(), progress: progress, rep: &Report{},
 		courseIDs: map[string]int64{}, courseFailed: map[string]string{}, enrolFailed: map[[2]int64]bool{}}
 	for _, step := range []func(context.Context) error{a.create, a.update, a.enrol, a.roles, a.remove} {
 		if err := step(ctx); err != nil {
@@ -76,60 +85,118 @@ func (r *Runner) Apply(ctx context.Context, p *Plan, progress func(mih.SyncProgr
 	return a.rep, nil
 }
 
-// chunks calls fn for consecutive parts of n items of at most size, reporting progress after
-// each.
-func (a *applier) chunks(ctx context.Context, phase string, n int, fn func(ctx context.Context, lo, hi int) error) error {
-	if n == 0 {
-		return nil
-	}
-	a.progress(mih.SyncProgress{Phase: phase, Total: n})
-	for lo := 0; lo < n; lo += a.r.batch {
-		hi := min(n, lo+a.r.batch)
-		if err := ctx.Err(); err != nil {
-			return mih.WrapError(mih.CodeUnavailable, err, "%s: interrupted", phase)
-		}
-		if err := fn(ctx, lo, hi); err != nil {
-			return err
-		}
-		a.progress(mih.SyncProgress{Phase: phase, Done: hi, Total: n})
-	}
-	return nil
+// phase reports a phase's progress over the writers that make it up.
+type phase struct {
+	a     *applier
+	name  string
+	total int
+
+	mu   sync.Mutex
+	base int // items of the phase's earlier writers
+	last int
 }
 
-// itemErrors returns the refused items of a batched call, or nil when the call failed as a
-// whole (or did not fail).
-func itemErrors(err error) []moodle.ItemError {
-	if be, ok := errors.AsType[*moodle.BatchError](err); ok {
-		return be.Items
+func (a *applier) phase(name string, total int) *phase {
+	ph := &phase{a: a, name: name, total: total}
+	if total > 0 {
+		a.progress(mih.SyncProgress{Phase: name, Total: total})
 	}
-	return nil
+	return ph
+}
+
+func (ph *phase) report(done int) {
+	ph.mu.Lock()
+	n := ph.base + done
+	if n > ph.last {
+		ph.last = n
+	}
+	n = ph.last
+	ph.mu.Unlock()
+	ph.a.progress(mih.SyncProgress{Phase: ph.name, Done: n, Total: ph.total})
+}
+
+// next starts the phase's next writer, after one of n items.
+func (ph *phase) next(n int) {
+	ph.mu.Lock()
+	ph.base += n
+	ph.mu.Unlock()
+}
+
+// newWriter builds a writer for items with the plan's tuning; batchMax 1 sends one per call.
+func newWriter[T any](a *applier, ph *phase, param string, items []T) *writer[T] {
+	maxSize := a.p.tune.batchMax
+	if param == "" {
+		maxSize = 1
+	}
+	return &writer[T]{phase: ph.name, items: items, param: param, client: a.client, pacer: newPacer(a.p.tune, maxSize),
+		settleWait: a.p.tune.settleWait, progress: ph.report}
+}
+
+func run[T any](ctx context.Context, ph *phase, w *writer[T]) error {
+	err := w.run(ctx)
+	ph.next(len(w.items))
+	return err
+}
+
+// state reads the participants of the courses of items, for settling a call.
+func (a *applier) state(ctx context.Context, courses []int64) (map[int64]map[int64]*participant, error) {
+	slices.Sort(courses)
+	courses = slices.Compact(courses)
+	return a.p.reader.enrolments(ctx, courses, nil)
 }
 
 func (a *applier) create(ctx context.Context) error {
 	list := a.p.Create
-	err := a.chunks(ctx, mih.PhaseCreate, len(list), func(ctx context.Context, lo, hi int) error {
-		part := make([]moodle.NewCourse, 0, hi-lo)
-		for _, c := range list[lo:hi] {
-			part = append(part, moodle.NewCourse{FullName: c.FullName, ShortName: c.ShortName, CategoryID: c.CategoryID,
-				IDNumber: c.IDNumber, Summary: c.Summary, StartDate: c.StartDate, EndDate: c.EndDate, Visible: c.Visible})
-		}
+	ph := a.phase(mih.PhaseCreate, len(list))
+	w := newWriter(a, ph, "courses", make([]moodle.NewCourse, len(list)))
+	for i, c := range list {
+		w.items[i] = moodle.NewCourse{FullName: c.FullName, ShortName: c.ShortName, CategoryID: c.CategoryID,
+			IDNumber: c.IDNumber, Summary: c.Summary, StartDate: c.StartDate, EndDate: c.EndDate, Visible: c.Visible}
+	}
+	w.call = func(ctx context.Context, part []moodle.NewCourse) error {
 		created, err := a.client.CreateCourses(ctx, part)
+		a.mu.Lock()
 		for _, cc := range created {
 			a.courseIDs[cc.ShortName] = cc.ID
 		}
-		a.rep.Applied.Create += len(created)
-		items := itemErrors(err)
-		for _, it := range items {
-			c := list[lo+it.Index]
-			a.rep.fail(actionCreate, c.ShortName, "", it.Err)
-			a.courseFailed[c.ShortName] = fmt.Sprintf("course %s could not be created (%s)", c.ShortName, it.Err.ErrorCode)
-		}
-		if err != nil && items == nil {
-			return moodleError("create courses", err)
-		}
-		return nil
-	})
-	if err != nil {
+		a.mu.Unlock()
+		return err
+	}
+	// A course is there when its short name is (short names are unique in Moodle) with the
+	// name and category it was to have: a course someone else made under that short name
+	// since the plan is not ours.
+	w.settle = func(ctx context.Context, part []moodle.NewCourse) ([]bool, error) {
+		ok := make([]bool, len(part))
+		err := parallel(ctx, len(part), a.p.tune.readParallel, func(ctx context.Context, i int) error {
+			found, err := a.p.client.CoursesByField(ctx, moodle.CourseFieldShortName, part[i].ShortName)
+			if err != nil {
+				return err
+			}
+			for _, c := range found {
+				if c.ShortName == part[i].ShortName && c.CategoryID == part[i].CategoryID &&
+					html.UnescapeString(c.FullName) == part[i].FullName {
+					a.mu.Lock()
+					a.courseIDs[c.ShortName] = c.ID
+					a.mu.Unlock()
+					ok[i] = true
+				}
+			}
+			return nil
+		})
+		return ok, err
+	}
+	w.done = func(c moodle.NewCourse) {
+		a.mu.Lock()
+		a.rep.Applied.Create++
+		a.mu.Unlock()
+	}
+	w.fail = func(c moodle.NewCourse, err *moodle.Error) {
+		a.mu.Lock()
+		a.rep.fail(actionCreate, c.ShortName, "", err)
+		a.courseFailed[c.ShortName] = fmt.Sprintf("course %s could not be created (%s)", c.ShortName, err.ErrorCode)
+		a.mu.Unlock()
+	}
+	if err := run(ctx, ph, w); err != nil {
 		return err
 	}
 	for _, c := range list {
@@ -155,35 +222,42 @@ func (a *applier) courseID(course string, id int64) (int64, string) {
 
 func (a *applier) update(ctx context.Context) error {
 	list := a.p.Update
-	return a.chunks(ctx, mih.PhaseUpdate, len(list), func(ctx context.Context, lo, hi int) error {
-		part := make([]moodle.CourseUpdate, 0, hi-lo)
-		byID := map[int64]string{}
-		for _, u := range list[lo:hi] {
-			part = append(part, courseUpdate(u))
-			byID[u.CourseID] = u.ShortName
+	ph := a.phase(mih.PhaseUpdate, len(list))
+	w := newWriter(a, ph, "courses", list)
+	w.wire = func(u mih.SyncCourseUpdate) any { return courseUpdate(u) }
+	warned := map[int64]moodle.Warning{}
+	// An update changes nothing the second time: no settling read is needed.
+	w.call = func(ctx context.Context, part []mih.SyncCourseUpdate) error {
+		cu := make([]moodle.CourseUpdate, len(part))
+		for i, u := range part {
+			cu[i] = courseUpdate(u)
 		}
-		warnings, err := a.client.UpdateCourses(ctx, part)
-		items := itemErrors(err)
-		if err != nil && items == nil {
-			return moodleError("update courses", err)
-		}
-		failed := map[int64]bool{}
-		for _, it := range items {
-			u := list[lo+it.Index]
-			failed[u.CourseID] = true
-			a.rep.fail(actionUpdate, u.ShortName, "", it.Err)
-		}
+		warnings, err := a.client.UpdateCourses(ctx, cu)
+		a.mu.Lock()
 		for _, w := range warnings {
-			if w.Item != "course" || failed[w.ItemID] {
-				continue
+			if w.Item == "course" {
+				warned[w.ItemID] = w
 			}
-			failed[w.ItemID] = true
-			a.rep.Errors = append(a.rep.Errors, mih.SyncItemError{Action: actionUpdate, Course: cmp.Or(byID[w.ItemID], fmt.Sprint(w.ItemID)),
-				Code: cmp.Or(w.WarningCode, "warning"), Message: w.Message})
 		}
-		a.rep.Applied.Update += len(part) - len(failed)
-		return nil
-	})
+		a.mu.Unlock()
+		return err
+	}
+	w.done = func(u mih.SyncCourseUpdate) {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if wn, ok := warned[u.CourseID]; ok {
+			a.rep.Errors = append(a.rep.Errors, mih.SyncItemError{Action: actionUpdate, Course: cmp.Or(u.ShortName, fmt.Sprint(u.CourseID)),
+				Code: cmp.Or(wn.WarningCode, "warning"), Message: wn.Message})
+			return
+		}
+		a.rep.Applied.Update++
+	}
+	w.fail = func(u mih.SyncCourseUpdate, err *moodle.Error) {
+		a.mu.Lock()
+		a.rep.fail(actionUpdate, u.ShortName, "", err)
+		a.mu.Unlock()
+	}
+	return run(ctx, ph, w)
 }
 
 // courseUpdate turns the plan's changes into the fields to send; the others are not sent and
@@ -224,8 +298,36 @@ type enrolItem struct {
 	e      mih.SyncEnrolment
 }
 
-// enrol sends new enrolments and reactivations: the full desired state (active, no dates), as
-// enrol_manual_enrol_users wants it.
+// enrolment is an enrolment item as enrol_manual_enrol_users takes it, with the plan's item.
+type enrolment struct {
+	moodle.Enrolment
+	it enrolItem
+}
+
+// enrolled reports whether an item is in the state its action wants, in a state read from
+// Moodle.
+func enrolled(st map[int64]map[int64]*participant, it enrolItem) bool {
+	p := st[it.e.CourseID][it.e.UserID]
+	switch it.action {
+	case actionUnenrol:
+		return p == nil
+	case actionSuspend:
+		return p != nil && !p.active
+	}
+	if p == nil || !p.active {
+		return false
+	}
+	if it.e.UserEnrolmentID != 0 {
+		return true // edited back to active; its roles are role changes
+	}
+	_, has := p.roles[it.e.RoleID]
+	return has
+}
+
+// enrol sends new enrolments and reactivations: new ones (and reactivations whose enrolment id
+// is not known) through enrol_manual_enrol_users with the full desired state (active, no
+// dates); reactivations of a known enrolment through the enrolment form, which sends no
+// welcome message.
 func (a *applier) enrol(ctx context.Context) error {
 	var items []enrolItem
 	for _, e := range a.p.Enrol {
@@ -235,34 +337,91 @@ func (a *applier) enrol(ctx context.Context) error {
 		items = append(items, enrolItem{actionReactivate, e})
 	}
 	items = a.resolve(items)
-	return a.chunks(ctx, mih.PhaseEnrol, len(items), func(ctx context.Context, lo, hi int) error {
-		part := make([]moodle.Enrolment, 0, hi-lo)
-		for _, it := range items[lo:hi] {
-			part = append(part, moodle.Enrolment{RoleID: it.e.RoleID, UserID: it.e.UserID, CourseID: it.e.CourseID})
+	ph := a.phase(mih.PhaseEnrol, len(items))
+	var batched, edited []enrolItem
+	for _, it := range items {
+		if it.e.UserEnrolmentID != 0 {
+			edited = append(edited, it)
+		} else {
+			batched = append(batched, it)
 		}
-		err := a.client.EnrolUsers(ctx, part)
-		refused := itemErrors(err)
-		if err != nil && refused == nil {
-			return moodleError("enrol users", err)
+	}
+	count := func(it enrolItem) {
+		a.mu.Lock()
+		if it.action == actionEnrol {
+			a.rep.Applied.Enrol++
+		} else {
+			a.rep.Applied.Reactivate++
 		}
-		bad := map[int]bool{}
-		for _, r := range refused {
-			it := items[lo+r.Index]
-			bad[r.Index] = true
-			a.enrolFailed[[2]int64{it.e.CourseID, it.e.UserID}] = true
-			a.rep.fail(it.action, it.e.Course, it.e.User, r.Err)
+		a.mu.Unlock()
+	}
+	fail := func(it enrolItem, err *moodle.Error) {
+		a.mu.Lock()
+		a.enrolFailed[[2]int64{it.e.CourseID, it.e.UserID}] = true
+		a.rep.fail(it.action, it.e.Course, it.e.User, err)
+		a.mu.Unlock()
+	}
+	if err := run(ctx, ph, a.enrolWriter(ph, batched, false, count, fail)); err != nil {
+		return err
+	}
+	return run(ctx, ph, a.editWriter(ph, edited, false, count, fail))
+}
+
+// enrolWriter sends items through enrol_manual_enrol_users (suspend: with suspend=1).
+func (a *applier) enrolWriter(ph *phase, items []enrolItem, suspend bool, done func(enrolItem), fail func(enrolItem, *moodle.Error)) *writer[enrolment] {
+	list := make([]enrolment, len(items))
+	for i, it := range items {
+		list[i] = enrolment{moodle.Enrolment{RoleID: it.e.RoleID, UserID: it.e.UserID, CourseID: it.e.CourseID, Suspend: suspend}, it}
+	}
+	w := newWriter(a, ph, "enrolments", list)
+	w.wire = func(e enrolment) any { return e.Enrolment }
+	w.call = func(ctx context.Context, part []enrolment) error {
+		l := make([]moodle.Enrolment, len(part))
+		for i, e := range part {
+			l[i] = e.Enrolment
 		}
-		for i, it := range items[lo:hi] {
-			switch {
-			case bad[i]:
-			case it.action == actionEnrol:
-				a.rep.Applied.Enrol++
-			default:
-				a.rep.Applied.Reactivate++
+		return a.client.EnrolUsers(ctx, l)
+	}
+	w.settle = settleEnrolments(a, func(e enrolment) enrolItem { return e.it })
+	w.done = func(e enrolment) { done(e.it) }
+	w.fail = func(e enrolment, err *moodle.Error) { fail(e.it, err) }
+	return w
+}
+
+// editWriter sets known enrolments active or suspended through the enrolment form, one per
+// call.
+func (a *applier) editWriter(ph *phase, items []enrolItem, suspend bool, done func(enrolItem), fail func(enrolItem, *moodle.Error)) *writer[enrolItem] {
+	w := newWriter(a, ph, "", items)
+	w.call = func(ctx context.Context, part []enrolItem) error {
+		for _, it := range part {
+			if err := a.client.EditEnrolment(ctx, it.e.UserEnrolmentID, suspend); err != nil {
+				return err
 			}
 		}
 		return nil
-	})
+	}
+	w.settle = settleEnrolments(a, func(it enrolItem) enrolItem { return it })
+	w.done, w.fail = done, fail
+	return w
+}
+
+// settleEnrolments reads the courses of a failed call's items and reports which items are done.
+func settleEnrolments[T any](a *applier, item func(T) enrolItem) func(ctx context.Context, part []T) ([]bool, error) {
+	return func(ctx context.Context, part []T) ([]bool, error) {
+		var courses []int64
+		for _, x := range part {
+			courses = append(courses, item(x).e.CourseID)
+		}
+		st, err := a.state(ctx, courses)
+		if err != nil {
+			return nil, err
+		}
+		ok := make([]bool, len(part))
+		for i, x := range part {
+			ok[i] = enrolled(st, item(x))
+		}
+		return ok, nil
+	}
 }
 
 // resolve fills in the ids of created courses and drops (reporting them as skipped) the items of
@@ -283,13 +442,14 @@ func (a *applier) resolve(items []enrolItem) []enrolItem {
 
 type roleItem struct {
 	change int // index into the plan's RoleChanges
-	assign bool
-	a      moodle.RoleAssignment
+	moodle.RoleAssignment
 }
 
 // roles gives and takes the planned roles; a participant whose enrolment failed is left alone.
+// Assignments go first, then unassignments: a change from student to teacher never leaves the
+// participant without a role in between.
 func (a *applier) roles(ctx context.Context) error {
-	var items []roleItem
+	var assigns, unassigns []roleItem
 	failed := map[int]bool{}
 	for i, rc := range a.p.RoleChanges {
 		id, why := a.courseID(rc.Course, rc.CourseID)
@@ -304,116 +464,122 @@ func (a *applier) roles(ctx context.Context) error {
 			continue
 		}
 		for _, r := range rc.Add {
-			items = append(items, roleItem{i, true, moodle.CourseRole(r.ID, rc.UserID, id)})
+			assigns = append(assigns, roleItem{i, moodle.CourseRole(r.ID, rc.UserID, id)})
 		}
 		for _, r := range rc.Remove {
-			items = append(items, roleItem{i, false, moodle.CourseRole(r.ID, rc.UserID, id)})
+			unassigns = append(unassigns, roleItem{i, moodle.CourseRole(r.ID, rc.UserID, id)})
 		}
 	}
-	// Assignments first, then unassignments: a change from student to teacher never leaves the
-	// participant without a role in between.
-	var assigns, unassigns []roleItem
-	for _, it := range items {
-		if it.assign {
-			assigns = append(assigns, it)
-		} else {
-			unassigns = append(unassigns, it)
+	ph := a.phase(mih.PhaseRoles, len(assigns)+len(unassigns))
+	for _, assign := range []bool{true, false} {
+		items, param, action := assigns, "assignments", actionAssign
+		if !assign {
+			items, param, action = unassigns, "unassignments", actionUnassign
 		}
-	}
-	ordered := append(assigns, unassigns...)
-	err := a.chunks(ctx, mih.PhaseRoles, len(ordered), func(ctx context.Context, lo, hi int) error {
-		part := ordered[lo:hi]
-		// A chunk may hold both kinds at the boundary between them: send each kind on its own.
-		for _, kind := range []bool{true, false} {
-			var sel []roleItem
+		w := newWriter(a, ph, param, items)
+		w.wire = func(it roleItem) any { return it.RoleAssignment }
+		w.call = func(ctx context.Context, part []roleItem) error {
+			l := make([]moodle.RoleAssignment, len(part))
+			for i, it := range part {
+				l[i] = it.RoleAssignment
+			}
+			if assign {
+				return a.client.AssignRoles(ctx, l)
+			}
+			return a.client.UnassignRoles(ctx, l)
+		}
+		w.settle = func(ctx context.Context, part []roleItem) ([]bool, error) {
+			var courses []int64
 			for _, it := range part {
-				if it.assign == kind {
-					sel = append(sel, it)
+				courses = append(courses, a.p.RoleChanges[it.change].CourseID)
+			}
+			for i, it := range part {
+				if courses[i] == 0 {
+					courses[i], _ = a.courseID(a.p.RoleChanges[it.change].Course, 0)
 				}
 			}
-			if len(sel) == 0 {
-				continue
+			st, err := a.state(ctx, courses)
+			if err != nil {
+				return nil, err
 			}
-			list := make([]moodle.RoleAssignment, len(sel))
-			for i, it := range sel {
-				list[i] = it.a
+			ok := make([]bool, len(part))
+			for i, it := range part {
+				p := st[courses[i]][it.UserID]
+				has := false
+				if p != nil {
+					_, has = p.roles[it.RoleID]
+				}
+				ok[i] = has == assign
 			}
-			var err error
-			action := actionAssign
-			if kind {
-				err = a.client.AssignRoles(ctx, list)
-			} else {
-				action = actionUnassign
-				err = a.client.UnassignRoles(ctx, list)
-			}
-			refused := itemErrors(err)
-			if err != nil && refused == nil {
-				return moodleError(action+" roles", err)
-			}
-			for _, r := range refused {
-				rc := a.p.RoleChanges[sel[r.Index].change]
-				failed[sel[r.Index].change] = true
-				a.rep.fail(action, rc.Course, rc.User, r.Err)
-			}
+			return ok, nil
 		}
-		return nil
-	})
-	if err != nil {
-		return err
+		w.done = func(roleItem) {}
+		w.fail = func(it roleItem, err *moodle.Error) {
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			rc := a.p.RoleChanges[it.change]
+			failed[it.change] = true
+			a.rep.fail(action, rc.Course, rc.User, err)
+		}
+		if err := run(ctx, ph, w); err != nil {
+			return err
+		}
 	}
 	a.rep.Applied.RoleChanges = len(a.p.RoleChanges) - len(failed)
 	return nil
 }
 
-// remove suspends (enrolment kept, roles kept, status suspended) or unenrols.
+// remove suspends (enrolment kept, roles kept, status suspended) or unenrols. A suspension of a
+// known enrolment edits it through the enrolment form; without its id, it goes through
+// enrol_manual_enrol_users with suspend=1.
 func (a *applier) remove(ctx context.Context) error {
-	var items []enrolItem
+	var edited, batched, unenrol []enrolItem
 	for _, e := range a.p.Suspend {
-		items = append(items, enrolItem{actionSuspend, e})
+		if e.UserEnrolmentID != 0 {
+			edited = append(edited, enrolItem{actionSuspend, e})
+		} else {
+			batched = append(batched, enrolItem{actionSuspend, e})
+		}
 	}
 	for _, e := range a.p.Unenrol {
-		items = append(items, enrolItem{actionUnenrol, e})
+		unenrol = append(unenrol, enrolItem{actionUnenrol, e})
 	}
-	return a.chunks(ctx, mih.PhaseRemove, len(items), func(ctx context.Context, lo, hi int) error {
-		part := items[lo:hi]
-		for _, kind := range []string{actionSuspend, actionUnenrol} {
-			var sel []enrolItem
-			for _, it := range part {
-				if it.action == kind {
-					sel = append(sel, it)
-				}
-			}
-			if len(sel) == 0 {
-				continue
-			}
-			var err error
-			if kind == actionSuspend {
-				list := make([]moodle.Enrolment, len(sel))
-				for i, it := range sel {
-					list[i] = moodle.Enrolment{RoleID: it.e.RoleID, UserID: it.e.UserID, CourseID: it.e.CourseID, Suspend: true}
-				}
-				err = a.client.EnrolUsers(ctx, list)
-			} else {
-				list := make([]moodle.Unenrolment, len(sel))
-				for i, it := range sel {
-					list[i] = moodle.Unenrolment{UserID: it.e.UserID, CourseID: it.e.CourseID}
-				}
-				err = a.client.UnenrolUsers(ctx, list)
-			}
-			refused := itemErrors(err)
-			if err != nil && refused == nil {
-				return moodleError(kind+" users", err)
-			}
-			for _, r := range refused {
-				a.rep.fail(kind, sel[r.Index].e.Course, sel[r.Index].e.User, r.Err)
-			}
-			n := len(sel) - len(refused)
-			if kind == actionSuspend {
-				a.rep.Applied.Suspend += n
-			} else {
-				a.rep.Applied.Unenrol += n
-			}
+	ph := a.phase(mih.PhaseRemove, len(edited)+len(batched)+len(unenrol))
+	count := func(it enrolItem) {
+		a.mu.Lock()
+		if it.action == actionSuspend {
+			a.rep.Applied.Suspend++
+		} else {
+			a.rep.Applied.Unenrol++
 		}
-		return nil
-	})
+		a.mu.Unlock()
+	}
+	fail := func(it enrolItem, err *moodle.Error) {
+		a.mu.Lock()
+		a.rep.fail(it.action, it.e.Course, it.e.User, err)
+		a.mu.Unlock()
+	}
+	if err := run(ctx, ph, a.editWriter(ph, edited, true, count, fail)); err != nil {
+		return err
+	}
+	if err := run(ctx, ph, a.enrolWriter(ph, batched, true, count, fail)); err != nil {
+		return err
+	}
+	list := make([]enrolment, len(unenrol))
+	for i, it := range unenrol {
+		list[i] = enrolment{moodle.Enrolment{UserID: it.e.UserID, CourseID: it.e.CourseID}, it}
+	}
+	w := newWriter(a, ph, "enrolments", list)
+	w.wire = func(e enrolment) any { return moodle.Unenrolment{UserID: e.UserID, CourseID: e.CourseID} }
+	w.call = func(ctx context.Context, part []enrolment) error {
+		l := make([]moodle.Unenrolment, len(part))
+		for i, e := range part {
+			l[i] = moodle.Unenrolment{UserID: e.UserID, CourseID: e.CourseID}
+		}
+		return a.client.UnenrolUsers(ctx, l)
+	}
+	w.settle = settleEnrolments(a, func(e enrolment) enrolItem { return e.it })
+	w.done = func(e enrolment) { count(e.it) }
+	w.fail = func(e enrolment, err *moodle.Error) { fail(e.it, err) }
+	return run(ctx, ph, w)
 }

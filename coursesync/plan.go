@@ -27,6 +27,8 @@ type Plan struct {
 
 	job    *mih.SyncJob
 	client *moodle.Client
+	tune   tuning
+	reader enrolmentReader
 }
 
 // Job returns the job the plan is for.
@@ -67,27 +69,22 @@ func (r *Runner) Plan(ctx context.Context, job *mih.SyncJob, progress func(mih.S
 	if err != nil {
 		return nil, mih.WrapError(mih.CodeInvalid, err, "site %q: %v", site.Name, err)
 	}
-	pl := &planner{r: r, job: job, client: client, src: src, progress: progress, managed: job.ManagedRoles()}
+	tune := r.tuning(job)
+	client = client.WithTimeout(tune.timeout)
+	pl := &planner{r: r, job: job, client: client, src: src, progress: progress, managed: job.ManagedRoles(), tune: tune}
+	pl.reader = &wsEnrolments{client: client, parallel: tune.readParallel, name: pl.userValue}
 	sp, err := pl.plan(ctx)
 	if err != nil {
 		client.Close()
 		return nil, err
 	}
-	p := &Plan{SyncPlan: sp, job: job, client: client}
+	p := &Plan{SyncPlan: sp, job: job, client: client, tune: tune, reader: pl.reader}
 	p.Counts = mih.SyncCounts{
 		SourceCourses: len(src.courses), SourceParticipants: src.participants,
 		MissingUsers: len(sp.Missing), UnknownRoles: len(sp.UnknownRole), Invalid: len(sp.Invalid),
 		Planned: sp.Counts(),
 	}
 	return p, nil
-}
-
-// participant is an enrolled user as the planner sees it.
-type participant struct {
-	id     int64
-	name   string // the match field's value, for reports
-	roles  map[int64]string
-	active bool
 }
 
 type planner struct {
@@ -98,6 +95,11 @@ type planner struct {
 	progress func(mih.SyncProgress)
 	managed  map[int64]string
 	siteID   int64
+	tune     tuning
+	reader   enrolmentReader
+	// canEdit: the token may call core_enrol_submit_user_enrolment_form; welcomeOnUpdate: the
+	// site sends the welcome message when enrol_manual_enrol_users updates an enrolment.
+	canEdit, welcomeOnUpdate bool
 
 	courses    map[string]moodle.Course // existing, by short name
 	categories []moodle.Category
@@ -145,7 +147,33 @@ func (pl *planner) checkFunctions(ctx context.Context) error {
 	if missing := info.Missing(writes...); len(missing) > 0 {
 		pl.warnings = append(pl.warnings, fmt.Sprintf("the site's token may not call %s: changes that need them will fail", strings.Join(missing, ", ")))
 	}
+	pl.canEdit = len(info.Missing(moodle.FuncEditEnrolment)) == 0
+	// Moodle 4.4 (version 2024042200) and later send the course welcome message from
+	// enrol_user, also when it only updates an enrolment.
+	pl.welcomeOnUpdate = info.Version >= "2024042200"
 	return nil
+}
+
+// editWarning is the plan's warning when suspensions or reactivations must go through
+// enrol_manual_enrol_users on a Moodle that then sends the welcome message again.
+func (pl *planner) editWarning(p *mih.SyncPlan) {
+	n := 0
+	for _, list := range [][]mih.SyncEnrolment{p.Suspend, p.Reactivate} {
+		for _, e := range list {
+			if e.UserEnrolmentID == 0 {
+				n++
+			}
+		}
+	}
+	if n == 0 || !pl.welcomeOnUpdate {
+		return
+	}
+	why := "the site's database is not read (give the site a db URL), so the enrolments' ids are not known"
+	if !pl.canEdit {
+		why = "the site's token may not call " + moodle.FuncEditEnrolment
+	}
+	p.Warnings = append(p.Warnings, fmt.Sprintf("%d suspension(s) or reactivation(s) go through %s, and this Moodle sends the course welcome message again for each: %s",
+		n, moodle.FuncEnrolUsers, why))
 }
 
 // moodleError classifies a failed read: its code comes from the Moodle error (unavailable,
@@ -191,7 +219,7 @@ func (pl *planner) readCourses(ctx context.Context) error {
 		mu   sync.Mutex
 		done atomic.Int64
 	)
-	err := parallel(ctx, len(courses), pl.r.parallel, func(ctx context.Context, i int) error {
+	err := parallel(ctx, len(courses), pl.tune.readParallel, func(ctx context.Context, i int) error {
 		found, err := pl.client.CoursesByField(ctx, moodle.CourseFieldShortName, courses[i].shortName)
 		if err != nil {
 			return moodleError(fmt.Sprintf("look up course %q", courses[i].shortName), err)
@@ -275,7 +303,7 @@ func (pl *planner) readUsers(ctx context.Context) error {
 		mu   sync.Mutex
 		done atomic.Int64
 	)
-	return parallel(ctx, chunks, pl.r.parallel, func(ctx context.Context, i int) error {
+	return parallel(ctx, chunks, pl.tune.readParallel, func(ctx context.Context, i int) error {
 		part := values[i*chunk : min(len(values), (i+1)*chunk)]
 		users, err := pl.client.UsersByField(ctx, pl.job.MatchField, part)
 		if err != nil {
@@ -295,8 +323,7 @@ func (pl *planner) readUsers(ctx context.Context) error {
 }
 
 // readEnrolments lists the participants of every existing course of the source, with their
-// roles; a second call with onlyactive tells suspended enrolments from active ones (Moodle's
-// answer does not say), made only for courses with participants.
+// roles and whether their enrolment is active.
 func (pl *planner) readEnrolments(ctx context.Context) error {
 	var ids []int64
 	for _, c := range pl.src.courses {
@@ -305,47 +332,15 @@ func (pl *planner) readEnrolments(ctx context.Context) error {
 		}
 	}
 	slices.Sort(ids)
-	pl.enrolled = make(map[int64]map[int64]*participant, len(ids))
 	pl.progress(mih.SyncProgress{Phase: mih.PhaseEnrolments, Total: len(ids)})
-	var (
-		mu   sync.Mutex
-		done atomic.Int64
-	)
-	fields := []string{"id", "username", "idnumber", "email", "roles"}
-	return parallel(ctx, len(ids), pl.r.parallel, func(ctx context.Context, i int) error {
-		id := ids[i]
-		all, err := pl.client.EnrolledUsers(ctx, id, moodle.EnrolledUsersOptions{UserFields: fields})
-		if err != nil {
-			return moodleError(fmt.Sprintf("list the participants of course %d", id), err)
-		}
-		byID := make(map[int64]*participant, len(all))
-		for _, u := range all {
-			p := &participant{id: u.ID, name: pl.userValue(u.User), roles: make(map[int64]string, len(u.Roles))}
-			if p.name == "" {
-				p.name = cmp.Or(u.Username, fmt.Sprintf("#%d", u.ID))
-			}
-			for _, r := range u.Roles {
-				p.roles[r.RoleID] = r.ShortName
-			}
-			byID[u.ID] = p
-		}
-		if len(all) > 0 {
-			active, err := pl.client.EnrolledUsers(ctx, id, moodle.EnrolledUsersOptions{OnlyActive: true, UserFields: []string{"id"}})
-			if err != nil {
-				return moodleError(fmt.Sprintf("list the active participants of course %d", id), err)
-			}
-			for _, u := range active {
-				if p := byID[u.ID]; p != nil {
-					p.active = true
-				}
-			}
-		}
-		mu.Lock()
-		pl.enrolled[id] = byID
-		mu.Unlock()
-		pl.progress(mih.SyncProgress{Phase: mih.PhaseEnrolments, Done: int(done.Add(1)), Total: len(ids)})
-		return nil
+	enrolled, err := pl.reader.enrolments(ctx, ids, func(done int) {
+		pl.progress(mih.SyncProgress{Phase: mih.PhaseEnrolments, Done: done, Total: len(ids)})
 	})
+	if err != nil {
+		return err
+	}
+	pl.enrolled = enrolled
+	return nil
 }
 
 // diff computes the plan from the source and what was read.
@@ -484,7 +479,13 @@ func (pl *planner) diff(ctx context.Context) (*mih.SyncPlan, error) {
 					remove = append(remove, mih.SyncRole{ID: id, ShortName: cmp.Or(cur.roles[id], roleName(id))})
 				}
 			}
-			if !cur.active {
+			switch {
+			case !cur.active && cur.ue != 0 && pl.canEdit:
+				// The enrolment is edited back to active (no welcome message); the roles to add
+				// are role changes.
+				p.Reactivate = append(p.Reactivate, mih.SyncEnrolment{Course: c.shortName, CourseID: courseID, User: sp.value,
+					UserID: u.ID, Role: want[0].ShortName, RoleID: want[0].ID, UserEnrolmentID: cur.ue})
+			case !cur.active:
 				// Re-enrolling makes the enrolment active; its role is one the participant holds
 				// already, or the first one to add, which the enrolment then gives.
 				re := mih.SyncEnrolment{Course: c.shortName, CourseID: courseID, User: sp.value, UserID: u.ID}
@@ -524,6 +525,9 @@ func (pl *planner) diff(ctx context.Context) (*mih.SyncPlan, error) {
 			slices.Sort(held)
 			e := mih.SyncEnrolment{Course: c.shortName, CourseID: courseID, User: cur.name, UserID: uid,
 				Role: cmp.Or(cur.roles[held[0]], roleName(held[0])), RoleID: held[0]}
+			if pl.canEdit {
+				e.UserEnrolmentID = cur.ue
+			}
 			switch {
 			case job.Removal == mih.RemovalUnenrol:
 				p.Unenrol = append(p.Unenrol, e)
@@ -535,6 +539,7 @@ func (pl *planner) diff(ctx context.Context) (*mih.SyncPlan, error) {
 	if len(p.Create) > 0 && defaultCat == nil && slices.ContainsFunc(p.Create, func(c mih.SyncCourse) bool { return c.CategoryID == 0 }) {
 		return nil, mih.Errorf(mih.CodeInvalid, "category %s does not exist on the site: new courses have nowhere to go (set the job's category)", job.Category)
 	}
+	pl.editWarning(p)
 	sortPlan(p)
 	p.Fingerprint = fingerprint(p)
 	return p, nil

@@ -626,8 +626,8 @@ func TestRun_Category(t *testing.T) {
 	}
 }
 
-// Moodle going away in the middle of an apply stops the run (failed, with what was done);
-// the next run finishes the job from Moodle's state.
+// Moodle going away in the middle of an apply — every try of a call fails — stops the run
+// (failed, with what was done); the next run finishes the job from Moodle's state.
 func TestRun_MoodleFailsMidway(t *testing.T) {
 	f := newFixture(t, nil)
 	f.users("alice", "bob")
@@ -637,7 +637,7 @@ func TestRun_MoodleFailsMidway(t *testing.T) {
 			"participants": []any{map[string]any{"username": "alice"}, map[string]any{"username": "bob"}}})
 	}
 	f.src.setJSON(t, list)
-	f.ws.FailNext(moodle.FuncEnrolUsers, 1, moodletest.Failure{Status: http.StatusServiceUnavailable, Body: "<html>down</html>", ContentType: "text/html"})
+	f.ws.FailNext(moodle.FuncEnrolUsers, unknownAttempts, moodletest.Failure{Status: http.StatusServiceUnavailable, Body: "<html>down</html>", ContentType: "text/html"})
 	run := f.run(mih.SyncApply)
 	wantStatus(t, run, mih.SyncFailed)
 	if run.ErrorCode != mih.CodeUnavailable || run.Counts.Applied.Create != 5 || run.Counts.Applied.Enrol != 0 {

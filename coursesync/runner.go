@@ -33,7 +33,6 @@ type Gateway interface {
 const (
 	DefaultLease          = time.Minute
 	DefaultParallel       = 4
-	DefaultBatchSize      = 100
 	DefaultListAllAbove   = 20
 	DefaultMaxSourceBytes = 64 << 20
 	DefaultKeepRuns       = 200
@@ -53,11 +52,18 @@ type Config struct {
 	Now func() time.Time
 	// Lease is how long a job's lease lasts; it is renewed every third of it while a run goes on.
 	Lease time.Duration
-	// Parallel bounds the Web Service reads made at once (default 4).
+	// Parallel bounds the Web Service reads made at once (default 4; a job's read_parallel
+	// overrides it).
 	Parallel int
-	// BatchSize is how many items an apply sends per call and reports progress by (default 100;
-	// the Moodle client splits further to stay under max_input_vars).
+	// BatchSize is the most items an apply sends per call (default 100; a job's batch_max
+	// overrides it). Calls are sized below it by how long Moodle takes, and kept under the
+	// site's max_input_vars.
 	BatchSize int
+	// WriteParallel bounds the write calls made at once (default 4; a job's write_parallel
+	// overrides it).
+	WriteParallel int
+	// Timeout bounds each call to Moodle (default 60 s; a job's timeout_s overrides it).
+	Timeout time.Duration
 	// ListAllAbove is the number of source courses above which Moodle's courses are listed in one
 	// call rather than looked up one by one (default 20).
 	ListAllAbove int
@@ -82,6 +88,8 @@ type Runner struct {
 	lease         time.Duration
 	parallel      int
 	batch         int
+	writeParallel int
+	timeout       time.Duration
 	listAllAbove  int
 	maxSource     int64
 	keepRuns      int
@@ -93,6 +101,7 @@ func New(cfg Config) *Runner {
 	r := &Runner{
 		store: cfg.Store, gateway: cfg.Gateway, newClient: cfg.Client, runner: cfg.Runner, log: cfg.Logger, now: cfg.Now,
 		lease: cfg.Lease, parallel: cfg.Parallel, batch: cfg.BatchSize, listAllAbove: cfg.ListAllAbove,
+		writeParallel: cfg.WriteParallel, timeout: cfg.Timeout,
 		maxSource: cfg.MaxSourceBytes, keepRuns: cfg.KeepRuns, progressEvery: cfg.ProgressEvery,
 	}
 	if r.log == nil {
@@ -108,7 +117,13 @@ func New(cfg Config) *Runner {
 		r.parallel = DefaultParallel
 	}
 	if r.batch <= 0 {
-		r.batch = DefaultBatchSize
+		r.batch = DefaultBatchMax
+	}
+	if r.writeParallel <= 0 {
+		r.writeParallel = DefaultWriteParallel
+	}
+	if r.timeout <= 0 {
+		r.timeout = DefaultTimeout
 	}
 	if r.listAllAbove <= 0 {
 		r.listAllAbove = DefaultListAllAbove

@@ -1,0 +1,127 @@
+package coursesync
+
+import (
+	"fmt"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/moodle"
+	"github.com/mihhub/mih/moodle/moodletest"
+)
+
+// withTimeout gives the site's client a short timeout, and the job the same.
+func withTimeout(d time.Duration) fixtureOption {
+	return func(c *Config) {
+		c.Client = func(site *mih.Site) (*moodle.Client, error) {
+			return moodle.New(site.URL, site.Token, moodle.Options{Timeout: d})
+		}
+		c.Timeout = d
+	}
+}
+
+// coursesSource is n courses, each with the given participants.
+func coursesSource(n int, participants ...string) []any {
+	var list []any
+	for i := range n {
+		var parts []any
+		for _, p := range participants {
+			parts = append(parts, map[string]any{"username": p})
+		}
+		list = append(list, map[string]any{"shortname": fmt.Sprintf("C%04d", i), "name": fmt.Sprintf("Course %d", i), "participants": parts})
+	}
+	return list
+}
+
+// Course creation gets slower as the category fills (Moodle on PostgreSQL rewrites every
+// course of the category for each new one): fixed batches of 100 end up over the timeout,
+// where batches sized by how long Moodle takes go through, and every course is created once.
+func TestApply_CategoryFillsUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow on purpose")
+	}
+	const n = 400
+	f := newFixture(t, nil, withTimeout(300*time.Millisecond))
+	f.ws.SetCreateCost(0, 20*time.Microsecond)
+	f.src.setJSON(t, coursesSource(n))
+	run := f.run(mih.SyncApply)
+	wantStatus(t, run, mih.SyncSucceeded)
+	if run.Counts.Applied.Create != n || len(f.ws.Courses()) != n || len(run.Errors) != 0 {
+		t.Fatalf("applied %+v, %d courses in Moodle, errors %v; want %d", run.Counts.Applied, len(f.ws.Courses()), run.Errors, n)
+	}
+	t.Logf("%d create calls", f.ws.Calls().ByFunction[moodle.FuncCreateCourses])
+	f.noChanges()
+}
+
+// A call that times out but that Moodle carries out to the end a little later: its courses
+// are found by reading Moodle, counted as created, not sent again and not reported as failed.
+func TestApply_TimeoutCompletesLate(t *testing.T) {
+	const n = 30
+	f := newFixture(t, nil, withTimeout(300*time.Millisecond))
+	f.users("alice")
+	// The first batch (10 courses) takes 500 ms, over the timeout.
+	f.ws.SetCreateCost(50*time.Millisecond, 0)
+	f.src.setJSON(t, coursesSource(n, "alice"))
+	run := f.run(mih.SyncApply)
+	wantStatus(t, run, mih.SyncSucceeded)
+	if run.Counts.Applied.Create != n || run.Counts.Applied.Enrol != n || len(run.Errors) != 0 {
+		t.Fatalf("applied %+v, errors %v; want %d courses and enrolments", run.Counts.Applied, run.Errors, n)
+	}
+	if got := len(f.ws.Courses()); got != n {
+		t.Fatalf("%d courses in Moodle, want %d", got, n)
+	}
+	f.noChanges()
+}
+
+// A site whose mail fails: Moodle commits the enrolments, then the welcome message throws and
+// the call answers an exception. The enrolments are read back and counted as made, in a few
+// calls rather than one per enrolment, and nothing is reported as failed.
+func TestApply_ExceptionAfterCommit(t *testing.T) {
+	f := newFixture(t, nil)
+	users := []string{"u1", "u2", "u3", "u4", "u5", "u6", "u7", "u8"}
+	f.users(users...)
+	f.src.setJSON(t, coursesSource(5, users...))
+	f.ws.SetMailFailing(true)
+	run := f.run(mih.SyncApply)
+	wantStatus(t, run, mih.SyncSucceeded)
+	if run.Counts.Applied.Enrol != 40 || len(run.Errors) != 0 {
+		t.Fatalf("applied %+v, errors %v; want 40 enrolments, no error", run.Counts.Applied, run.Errors)
+	}
+	if c := f.ws.Calls().ByFunction[moodle.FuncEnrolUsers]; c > 5 {
+		t.Errorf("%d enrol calls: the batches were split although every enrolment was made", c)
+	}
+	f.noChanges()
+}
+
+// A call that fails once with an error page is read back and sent again: the run goes on.
+func TestApply_RetryAfterErrorPage(t *testing.T) {
+	f := newFixture(t, nil)
+	f.users("alice", "bob")
+	f.src.setJSON(t, coursesSource(3, "alice", "bob"))
+	f.ws.FailNext(moodle.FuncEnrolUsers, 1, moodletest.Failure{Status: http.StatusBadGateway, Body: "<html>bad gateway</html>", ContentType: "text/html"})
+	run := f.run(mih.SyncApply)
+	wantStatus(t, run, mih.SyncSucceeded)
+	if run.Counts.Applied.Enrol != 6 {
+		t.Fatalf("applied %+v, want 6 enrolments", run.Counts.Applied)
+	}
+	f.noChanges()
+}
+
+// A refused item is found by splitting only what the read back shows as not done.
+func TestApply_RefusedItemAmongDone(t *testing.T) {
+	f := newFixture(t, nil)
+	f.users("alice", "bob")
+	f.src.setJSON(t, coursesSource(4, "alice", "bob"))
+	f.ws.AddCourse(moodletest.Course{ShortName: "C0002", FullName: "Course 2", CategoryID: 1, NoManualInstance: true})
+	run := f.run(mih.SyncApply)
+	wantStatus(t, run, mih.SyncPartial)
+	if run.Counts.Applied.Enrol != 6 || len(run.Errors) != 2 {
+		t.Fatalf("applied %+v errors %v: want 6 enrolments and both of C0002 refused", run.Counts.Applied, run.Errors)
+	}
+	for _, e := range run.Errors {
+		if e.Course != "C0002" || e.Code != moodle.CodeNoInstance {
+			t.Errorf("error %+v: want C0002 wsnoinstance", e)
+		}
+	}
+}
