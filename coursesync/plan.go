@@ -29,13 +29,19 @@ type Plan struct {
 	client *moodle.Client
 	tune   tuning
 	reader enrolmentReader
+	db     MoodleDB // nil: the Web Services are read
 }
 
 // Job returns the job the plan is for.
 func (p *Plan) Job() *mih.SyncJob { return p.job }
 
 // Close releases the plan's connections to Moodle.
-func (p *Plan) Close() error { return p.client.Close() }
+func (p *Plan) Close() error {
+	if p.db != nil {
+		p.db.Close()
+	}
+	return p.client.Close()
+}
 
 // Plan reads the job's source and the site's current state and computes what would change. It
 // changes nothing. progress (may be nil) is told how far it is.
@@ -73,12 +79,24 @@ func (r *Runner) Plan(ctx context.Context, job *mih.SyncJob, progress func(mih.S
 	client = client.WithTimeout(tune.timeout)
 	pl := &planner{r: r, job: job, client: client, src: src, progress: progress, managed: job.ManagedRoles(), tune: tune}
 	pl.reader = &wsEnrolments{client: client, parallel: tune.readParallel, name: pl.userValue}
+	if site.DB != "" {
+		db, err := r.database(site)
+		if err != nil {
+			pl.warnings = append(pl.warnings, "the site's database cannot be used, Moodle is read through its Web Services: "+mih.ErrorMessage(err))
+		} else {
+			pl.db = db
+			pl.reader = &dbEnrolments{db: db, name: pl.userValue}
+		}
+	}
 	sp, err := pl.plan(ctx)
 	if err != nil {
+		if pl.db != nil {
+			pl.db.Close()
+		}
 		client.Close()
 		return nil, err
 	}
-	p := &Plan{SyncPlan: sp, job: job, client: client, tune: tune, reader: pl.reader}
+	p := &Plan{SyncPlan: sp, job: job, client: client, tune: tune, reader: pl.reader, db: pl.db}
 	p.Counts = mih.SyncCounts{
 		SourceCourses: len(src.courses), SourceParticipants: src.participants,
 		MissingUsers: len(sp.Missing), UnknownRoles: len(sp.UnknownRole), Invalid: len(sp.Invalid),
@@ -97,6 +115,7 @@ type planner struct {
 	siteID   int64
 	tune     tuning
 	reader   enrolmentReader
+	db       MoodleDB
 	// canEdit: the token may call core_enrol_submit_user_enrolment_form; welcomeOnUpdate: the
 	// site sends the welcome message when enrol_manual_enrol_users updates an enrolment.
 	canEdit, welcomeOnUpdate bool
@@ -195,6 +214,23 @@ func (pl *planner) readCourses(ctx context.Context) error {
 	courses := pl.src.courses
 	pl.courses = make(map[string]moodle.Course, len(courses))
 	pl.progress(mih.SyncProgress{Phase: mih.PhaseCourses, Total: len(courses)})
+	if pl.db != nil {
+		all, err := pl.db.Courses(ctx)
+		if err != nil {
+			return err
+		}
+		want := make(map[string]bool, len(courses))
+		for _, c := range courses {
+			want[c.shortName] = true
+		}
+		for _, c := range all {
+			if want[c.ShortName] {
+				pl.courses[c.ShortName] = c
+			}
+		}
+		pl.progress(mih.SyncProgress{Phase: mih.PhaseCourses, Done: len(courses), Total: len(courses)})
+		return nil
+	}
 	if len(courses) > pl.r.listAllAbove {
 		all, err := pl.client.CoursesByField(ctx, "", "")
 		if err == nil {
@@ -242,9 +278,15 @@ func (pl *planner) readCategories(ctx context.Context) error {
 	if pl.categories != nil {
 		return nil
 	}
-	cats, err := pl.client.Categories(ctx, nil, false)
+	var cats []moodle.Category
+	var err error
+	if pl.db != nil {
+		cats, err = pl.db.Categories(ctx)
+	} else if cats, err = pl.client.Categories(ctx, nil, false); err != nil {
+		err = moodleError("list the site's categories", err)
+	}
 	if err != nil {
-		return moodleError("list the site's categories", err)
+		return err
 	}
 	pl.categories = cats
 	if pl.categories == nil {
@@ -295,10 +337,32 @@ func (pl *planner) readUsers(ctx context.Context) error {
 		}
 	}
 	slices.Sort(values)
-	const chunk = 100
-	chunks := (len(values) + chunk - 1) / chunk
 	pl.users = make(map[string][]moodle.User, len(values))
 	pl.progress(mih.SyncProgress{Phase: mih.PhaseUsers, Total: len(values)})
+	if pl.db != nil {
+		query := values
+		if pl.job.MatchField == mih.MatchUsername {
+			// Moodle keeps usernames lowercase.
+			query = make([]string, len(values))
+			for i, v := range values {
+				query[i] = strings.ToLower(strings.TrimSpace(v))
+			}
+		}
+		users, err := pl.db.Users(ctx, pl.job.MatchField, query)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			k := pl.matchKey(pl.userValue(u))
+			if k != "" && !slices.ContainsFunc(pl.users[k], func(x moodle.User) bool { return x.ID == u.ID }) {
+				pl.users[k] = append(pl.users[k], u)
+			}
+		}
+		pl.progress(mih.SyncProgress{Phase: mih.PhaseUsers, Done: len(values), Total: len(values)})
+		return nil
+	}
+	const chunk = 100
+	chunks := (len(values) + chunk - 1) / chunk
 	var (
 		mu   sync.Mutex
 		done atomic.Int64

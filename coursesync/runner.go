@@ -45,6 +45,9 @@ type Config struct {
 	Gateway Gateway
 	// Client builds a site's Web Services client (nil: moodle.New with the site's URL and token).
 	Client func(site *mih.Site) (*moodle.Client, error)
+	// Database opens a site's database for reading (nil: OpenMoodleDB with the site's db URL
+	// and prefix). It is used only for sites that have a db URL.
+	Database func(site *mih.Site) (MoodleDB, error)
 	// Runner names this process in leases and runs; unique per process (host:pid:start).
 	Runner string
 	Logger *slog.Logger
@@ -82,6 +85,7 @@ type Runner struct {
 	store         Store
 	gateway       Gateway
 	newClient     func(site *mih.Site) (*moodle.Client, error)
+	database      func(site *mih.Site) (MoodleDB, error)
 	runner        string
 	log           *slog.Logger
 	now           func() time.Time
@@ -99,7 +103,7 @@ type Runner struct {
 // New returns a Runner for cfg, with defaults filled in.
 func New(cfg Config) *Runner {
 	r := &Runner{
-		store: cfg.Store, gateway: cfg.Gateway, newClient: cfg.Client, runner: cfg.Runner, log: cfg.Logger, now: cfg.Now,
+		store: cfg.Store, gateway: cfg.Gateway, newClient: cfg.Client, database: cfg.Database, runner: cfg.Runner, log: cfg.Logger, now: cfg.Now,
 		lease: cfg.Lease, parallel: cfg.Parallel, batch: cfg.BatchSize, listAllAbove: cfg.ListAllAbove,
 		writeParallel: cfg.WriteParallel, timeout: cfg.Timeout,
 		maxSource: cfg.MaxSourceBytes, keepRuns: cfg.KeepRuns, progressEvery: cfg.ProgressEvery,
@@ -136,6 +140,9 @@ func New(cfg Config) *Runner {
 	}
 	if r.progressEvery <= 0 {
 		r.progressEvery = DefaultProgressEvery
+	}
+	if r.database == nil {
+		r.database = func(site *mih.Site) (MoodleDB, error) { return OpenMoodleDB(site.DB, site.Prefix) }
 	}
 	if r.newClient == nil {
 		log := r.log

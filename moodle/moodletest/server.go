@@ -377,6 +377,30 @@ func (s *Server) Courses() []Course {
 	return out
 }
 
+// Users returns every user, ordered by id.
+func (s *Server) Users() []User {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]User, 0, len(s.st.users))
+	for _, u := range s.st.users {
+		out = append(out, u.User)
+	}
+	slices.SortFunc(out, func(a, b User) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+// Categories returns every category, ordered by id.
+func (s *Server) Categories() []Category {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]Category, 0, len(s.st.categories))
+	for _, c := range s.st.categories {
+		out = append(out, c.Category)
+	}
+	slices.SortFunc(out, func(a, b Category) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
 // User returns a user by id.
 func (s *Server) User(id int64) (User, bool) {
 	s.mu.RLock()

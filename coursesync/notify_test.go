@@ -1,0 +1,174 @@
+package coursesync
+
+import (
+	"context"
+	"fmt"
+	"html"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/moodle"
+	"github.com/mihhub/mih/moodle/moodletest"
+)
+
+// siteDB is MoodleDB over a moodletest site's data: what the site's database would answer. The
+// SQL itself is tested against PostgreSQL and MariaDB in database_test.go.
+type siteDB struct {
+	ws    *moodletest.Server
+	reads int
+}
+
+func (d *siteDB) Close() error { return nil }
+
+func (d *siteDB) Courses(context.Context) ([]moodle.Course, error) {
+	d.reads++
+	var out []moodle.Course
+	front, _ := d.ws.Course(moodletest.SiteCourseID)
+	for _, c := range append([]moodletest.Course{front}, d.ws.Courses()...) {
+		out = append(out, moodle.Course{ID: c.ID, ShortName: c.ShortName, FullName: html.EscapeString(c.FullName), IDNumber: c.IDNumber,
+			CategoryID: c.CategoryID, Summary: html.EscapeString(c.Summary), StartDate: c.StartDate, EndDate: c.EndDate, Visible: !c.Hidden})
+	}
+	return out, nil
+}
+
+func (d *siteDB) Categories(context.Context) ([]moodle.Category, error) {
+	d.reads++
+	var out []moodle.Category
+	for _, c := range d.ws.Categories() {
+		out = append(out, moodle.Category{ID: c.ID, Name: c.Name, IDNumber: c.IDNumber, Parent: c.Parent, Visible: !c.Hidden})
+	}
+	return out, nil
+}
+
+func (d *siteDB) Users(_ context.Context, field string, values []string) ([]moodle.User, error) {
+	d.reads++
+	want := map[string]bool{}
+	for _, v := range values {
+		want[v] = true
+	}
+	var out []moodle.User
+	for _, u := range d.ws.Users() {
+		v := map[string]string{"username": u.Username, "idnumber": u.IDNumber, "email": u.Email}[field]
+		if want[v] {
+			out = append(out, moodle.User{ID: u.ID, Username: u.Username, IDNumber: u.IDNumber, Email: u.Email})
+		}
+	}
+	return out, nil
+}
+
+func (d *siteDB) Enrolments(_ context.Context, ids []int64) ([]DBParticipant, error) {
+	d.reads++
+	now := time.Now().Unix()
+	var out []DBParticipant
+	for _, id := range ids {
+		for _, e := range d.ws.Enrolments(id) {
+			u, _ := d.ws.User(e.UserID)
+			p := DBParticipant{CourseID: id, User: moodle.User{ID: u.ID, Username: u.Username, IDNumber: u.IDNumber, Email: u.Email},
+				Active:   !e.Suspended && e.TimeStart < now && (e.TimeEnd == 0 || e.TimeEnd > now),
+				ManualID: e.ID, Roles: map[int64]string{}}
+			for _, r := range e.Roles {
+				p.Roles[r] = ""
+			}
+			out = append(out, p)
+		}
+	}
+	return out, nil
+}
+
+// withSiteDB gives the site a database URL, read through siteDB.
+func withSiteDB(db **siteDB) fixtureOption {
+	return func(c *Config) {
+		c.Database = func(site *mih.Site) (MoodleDB, error) { return *db, nil }
+	}
+}
+
+func (f *fixture) giveSiteDB(db *siteDB) {
+	f.t.Helper()
+	site, err := f.store.FindSiteByName(f.ctx, "main")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	site.DB = "postgres://moodle@127.0.0.1:5432/moodle"
+	if err := f.store.UpdateSite(f.ctx, site); err != nil {
+		f.t.Fatal(err)
+	}
+	db.ws = f.ws
+}
+
+// changes is a course where a suspension, a reactivation and a role change are due: alice
+// becomes a teacher, bob left (suspended), carol came back (reactivated), dave is new.
+func changes(f *fixture) {
+	ids := f.users("alice", "bob", "carol", "dave")
+	cid := f.ws.AddCourse(moodletest.Course{ShortName: "GEO", FullName: "Geography", CategoryID: 1})
+	f.ws.Enrol(moodletest.Enrolment{CourseID: cid, UserID: ids["alice"]}, moodletest.RoleStudent)
+	f.ws.Enrol(moodletest.Enrolment{CourseID: cid, UserID: ids["bob"]}, moodletest.RoleStudent)
+	f.ws.Enrol(moodletest.Enrolment{CourseID: cid, UserID: ids["carol"], Suspended: true}, moodletest.RoleStudent)
+	f.src.setJSON(f.t, []any{map[string]any{"shortname": "GEO", "name": "Geography", "participants": []any{
+		map[string]any{"username": "alice", "roleid": "teacher"}, map[string]any{"username": "carol"}, map[string]any{"username": "dave"}}}})
+}
+
+// Suspending, reactivating and changing a role send no welcome message: only the new enrolment
+// does, as Moodle's own enrolment would. The suspension and reactivation edit the enrolment
+// (its id read from the site's database) instead of enrolling again.
+func TestRun_NoWelcomeOnSuspendReactivate(t *testing.T) {
+	db := &siteDB{}
+	f := newFixture(t, func(j *mih.SyncJob) { j.Removal = mih.RemovalSuspend }, withSiteDB(&db))
+	f.giveSiteDB(db)
+	changes(f)
+	run := f.run(mih.SyncApply)
+	wantStatus(t, run, mih.SyncSucceeded)
+	if run.Counts.Applied != (mih.SyncActionCounts{Enrol: 1, Reactivate: 1, RoleChanges: 1, Suspend: 1}) {
+		t.Errorf("applied %+v", run.Counts.Applied)
+	}
+	want := map[string]enrolState{"alice": {roles: editing}, "bob": {roles: student, suspended: true}, "carol": {roles: student}, "dave": {roles: student}}
+	if got := f.enrolments("GEO"); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("enrolments %v, want %v", got, want)
+	}
+	notes := f.ws.Notifications()
+	if len(notes) != 1 {
+		t.Fatalf("%d messages %+v: want one, the welcome of the new enrolment", len(notes), notes)
+	}
+	if dave, _ := f.ws.UserByUsername("dave"); notes[0].UserID != dave.ID {
+		t.Errorf("message %+v: want dave's welcome", notes[0])
+	}
+	f.noChanges()
+	if len(f.ws.Notifications()) != 1 {
+		t.Errorf("the second run sent messages")
+	}
+}
+
+// Without the site's database, the enrolments' ids are unknown: suspensions go through
+// enrol_manual_enrol_users and the plan warns that Moodle 4.4+ sends the welcome message again.
+func TestRun_WelcomeWarningWithoutDatabase(t *testing.T) {
+	f := newFixture(t, func(j *mih.SyncJob) { j.Removal = mih.RemovalSuspend })
+	changes(f)
+	run := f.run(mih.SyncPlanOnly)
+	wantStatus(t, run, mih.SyncSucceeded)
+	found := false
+	for _, w := range run.Plan.Warnings {
+		found = found || strings.Contains(w, "welcome message")
+	}
+	if !found {
+		t.Errorf("warnings %q: want the welcome message warning", run.Plan.Warnings)
+	}
+}
+
+// The plan reads Moodle's state from the database in a handful of queries and no
+// core_enrol_get_enrolled_users call; the second run changes nothing.
+func TestRun_ReadsFromDatabase(t *testing.T) {
+	db := &siteDB{}
+	f := newFixture(t, func(j *mih.SyncJob) { j.Removal = mih.RemovalSuspend }, withSiteDB(&db))
+	f.giveSiteDB(db)
+	src, _, _ := largeSource(f, 50, 10, 300, 5)
+	f.src.setJSON(t, src)
+	wantStatus(t, f.run(mih.SyncApply), mih.SyncSucceeded)
+	f.ws.ResetCalls()
+	db.reads = 0
+	f.noChanges()
+	c := f.ws.Calls()
+	if c.ByFunction[moodle.FuncEnrolledUsers] != 0 || c.Total != 1 || db.reads > 4 {
+		t.Errorf("second run: %v Web Service calls, %d database reads: want the site info only and at most 4 reads", c.ByFunction, db.reads)
+	}
+}
