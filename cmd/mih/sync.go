@@ -30,6 +30,10 @@ func runSyncRun(ctx context.Context, args, environ []string, stdout, stderr io.W
 	dry := fs.Bool("dry-run", false, "plan only: show what would change, change nothing")
 	csvPath := fs.String("csv", "", "write the missing-users report (username,course_shortname,role) to this file")
 	limit := fs.Int("limit", 50, "show at most this many items of each list of the plan (0: all)")
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "usage: mih sync run JOB [flags]\n\nPlans the course sync job JOB and, without --dry-run, applies the plan, in this process.\nExit codes: 0 succeeded, 1 failed or partial, 2 wrong command line, 3 no such job.\n\nFlags:\n%s", fs.FlagUsages())
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -104,6 +108,10 @@ func cliLogger(cfg *Config, w io.Writer) *slog.Logger {
 func runSyncList(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("sync list", pflag.ContinueOnError)
 	storeFlags(fs)
+	fs.SetOutput(stdout)
+	fs.Usage = func() {
+		fmt.Fprintf(stdout, "usage: mih sync list [flags]\n\nLists the course sync jobs and their last runs.\n\nFlags:\n%s", fs.FlagUsages())
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -269,54 +277,114 @@ func countsText(c mih.SyncActionCounts, applied bool) string {
 	return strings.Join(parts, ", ")
 }
 
-// progress shows a run's progress on standard error: a bar redrawn in place on a terminal, a
-// line per finished phase otherwise (a log, a pipe).
+// progress shows a run's progress on standard error: on a terminal a bar redrawn in place; on a
+// pipe or in a log (cron, systemd) a line when a phase ends and, while a phase goes on, a line
+// at least every interval (10 s), with the counts, the rate and an estimate of the time left.
 type progress struct {
-	w     io.Writer
-	tty   bool
-	mu    sync.Mutex
-	last  mih.SyncProgress
-	drawn time.Time
+	w        io.Writer
+	tty      bool
+	interval time.Duration
+	now      func() time.Time
+
+	mu         sync.Mutex
+	last       mih.SyncProgress
+	drawn      time.Time // the bar's last drawing, or the last line written
+	phaseStart time.Time
+
+	stop chan struct{}
+	done chan struct{}
 }
 
 func newProgress(w io.Writer) *progress {
-	p := &progress{w: w}
+	p := &progress{w: w, interval: 10 * time.Second, now: time.Now}
 	if f, ok := w.(*os.File); ok {
 		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 			p.tty = true
 		}
 	}
+	if !p.tty {
+		p.start()
+	}
 	return p
+}
+
+// start writes a line every interval while nothing else was written, so that a log shows the
+// run is alive through a long phase or a slow call.
+func (p *progress) start() {
+	p.stop, p.done = make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(p.done)
+		t := time.NewTicker(p.interval / 4)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.stop:
+				return
+			case <-t.C:
+			}
+			p.mu.Lock()
+			if p.last.Phase != "" && p.clock().Sub(p.drawn) >= p.interval {
+				p.line(p.last)
+			}
+			p.mu.Unlock()
+		}
+	}()
+}
+
+func (p *progress) clock() time.Time {
+	if p.now == nil {
+		return time.Now()
+	}
+	return p.now()
 }
 
 func (p *progress) update(s mih.SyncProgress) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.tty {
-		if p.last.Phase != "" && s.Phase != p.last.Phase {
+	now := p.clock()
+	if s.Phase != p.last.Phase {
+		if !p.tty && p.last.Phase != "" {
 			p.line(p.last)
 		}
-		p.last = s
-		return
+		p.phaseStart = now
 	}
 	p.last = s
-	if time.Since(p.drawn) < 100*time.Millisecond && s.Done != s.Total {
+	if !p.tty {
 		return
 	}
-	p.drawn = time.Now()
+	if now.Sub(p.drawn) < 100*time.Millisecond && s.Done != s.Total {
+		return
+	}
+	p.drawn = now
 	const width = 30
 	fill := width
 	if s.Total > 0 {
 		fill = width * s.Done / s.Total
 	}
-	fmt.Fprintf(p.w, "\r\033[K%-10s [%s%s] %d/%d", s.Phase, strings.Repeat("#", fill), strings.Repeat(".", width-fill), s.Done, s.Total)
+	fmt.Fprintf(p.w, "\r\033[K%-10s [%s%s] %d/%d%s", s.Phase, strings.Repeat("#", fill), strings.Repeat(".", width-fill), s.Done, s.Total, p.pace(s))
+}
+
+// pace is the phase's rate and the time it still needs, once there is something to tell.
+func (p *progress) pace(s mih.SyncProgress) string {
+	elapsed := p.clock().Sub(p.phaseStart)
+	if s.Done == 0 || s.Done >= s.Total || elapsed < time.Second {
+		return ""
+	}
+	rate := float64(s.Done) / elapsed.Seconds()
+	left := time.Duration(float64(s.Total-s.Done) / rate * float64(time.Second))
+	return fmt.Sprintf("  %.1f/s  about %s left", rate, left.Round(time.Second))
 }
 
 func (p *progress) line(s mih.SyncProgress) {
-	fmt.Fprintf(p.w, "%-10s %d/%d\n", s.Phase, s.Done, s.Total)
+	p.drawn = p.clock()
+	fmt.Fprintf(p.w, "%-10s %d/%d%s\n", s.Phase, s.Done, s.Total, p.pace(s))
 }
 
 func (p *progress) finish() {
+	if p.stop != nil {
+		close(p.stop)
+		<-p.done
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {

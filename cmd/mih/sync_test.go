@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -242,5 +243,59 @@ func TestSyncProgress_Terminal(t *testing.T) {
 		"\r\033[Kenrol      [" + strings.Repeat("#", 30) + "] 4/4" + "\r\033[K"
 	if b.String() != want {
 		t.Errorf("got  %q\nwant %q", b.String(), want)
+	}
+}
+
+// On a pipe or in a log, a line at least every interval while a phase goes on, with the
+// counts, the rate and the time left; a line when a phase ends.
+func TestSyncProgress_Log(t *testing.T) {
+	var mu sync.Mutex
+	var b strings.Builder
+	w := writerFunc(func(p []byte) (int, error) { mu.Lock(); defer mu.Unlock(); return b.Write(p) })
+	clock := time.Unix(1000, 0)
+	var cmu sync.Mutex
+	now := func() time.Time { cmu.Lock(); defer cmu.Unlock(); return clock }
+	advance := func(d time.Duration) { cmu.Lock(); clock = clock.Add(d); cmu.Unlock() }
+	p := &progress{w: w, interval: 40 * time.Millisecond, now: now}
+	p.start()
+	p.update(mih.SyncProgress{Phase: mih.PhaseEnrol, Total: 1000})
+	advance(20 * time.Second)
+	p.update(mih.SyncProgress{Phase: mih.PhaseEnrol, Done: 400, Total: 1000})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		mu.Lock()
+		s := b.String()
+		mu.Unlock()
+		if strings.Contains(s, "enrol      400/1000  20.0/s  about 30s left\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no progress line within 5 s: %q", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	p.update(mih.SyncProgress{Phase: mih.PhaseRoles, Total: 10})
+	p.finish()
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.HasSuffix(b.String(), "enrol      400/1000  20.0/s  about 30s left\nroles      0/10\n") {
+		t.Errorf("got %q: want the enrol line when the phase ends, and the roles line at the end", b.String())
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// mih sync --help and each subcommand's --help print their usage and exit 0.
+func TestCLI_SyncHelp(t *testing.T) {
+	for _, args := range [][]string{{"sync", "--help"}, {"sync", "-h"}, {"sync", "run", "--help"}, {"sync", "list", "--help"}} {
+		code, out, errOut := runCLI(t, nil, args...)
+		if code != 0 || !strings.Contains(out, "usage: mih sync") {
+			t.Errorf("%v: exit %d, %q %q", args, code, out, errOut)
+		}
+	}
+	if code, _, _ := runCLI(t, nil, "sync", "nope"); code != exitUsage {
+		t.Errorf("unknown sync command: exit %d, want %d", code, exitUsage)
 	}
 }
