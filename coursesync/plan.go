@@ -246,10 +246,11 @@ func (pl *planner) readCourses(ctx context.Context) error {
 			pl.progress(mih.SyncProgress{Phase: mih.PhaseCourses, Done: len(courses), Total: len(courses)})
 			return nil
 		}
-		if e, ok := errors.AsType[*moodle.Error](err); !ok || e.Kind != moodle.KindTooLarge {
+		e, ok := errors.AsType[*moodle.Error](err)
+		if !ok || e.Kind != moodle.KindTooLarge && e.Kind != moodle.KindTimeout {
 			return moodleError("list the site's courses", err)
 		}
-		pl.warnings = append(pl.warnings, "the site's course list is too large to read in one call: courses were looked up one by one")
+		pl.warnings = append(pl.warnings, "the site's course list is too large to read in one call ("+e.Message+"): courses were looked up one by one; give the site a db URL to read them in one query")
 	}
 	var (
 		mu   sync.Mutex

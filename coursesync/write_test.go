@@ -3,6 +3,7 @@ package coursesync
 import (
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +124,21 @@ func TestApply_RefusedItemAmongDone(t *testing.T) {
 		if e.Course != "C0002" || e.Code != moodle.CodeNoInstance {
 			t.Errorf("error %+v: want C0002 wsnoinstance", e)
 		}
+	}
+}
+
+// Listing every course in one call takes longer than the timeout on a large site: the plan
+// falls back to one call per short name, and says so.
+func TestPlan_ListAllTimesOut(t *testing.T) {
+	f := newFixture(t, nil, withTimeout(200*time.Millisecond))
+	for i := range 40 {
+		f.ws.AddCourse(moodletest.Course{ShortName: fmt.Sprintf("C%04d", i), FullName: fmt.Sprintf("Course %d", i), CategoryID: 1})
+	}
+	f.ws.SetListCost(10 * time.Millisecond) // 400 ms for the whole list
+	f.src.setJSON(t, coursesSource(30))
+	run := f.run(mih.SyncPlanOnly)
+	wantStatus(t, run, mih.SyncSucceeded)
+	if run.Counts.Planned.Total() != 0 || len(run.Plan.Warnings) != 1 || !strings.Contains(run.Plan.Warnings[0], "one by one") {
+		t.Errorf("planned %+v, warnings %q: want nothing to do, and the fallback said", run.Counts.Planned, run.Plan.Warnings)
 	}
 }

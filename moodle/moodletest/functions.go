@@ -255,6 +255,12 @@ func (s *Server) coursesByField(p map[string]any) (any, *Exception) {
 	switch fieldName {
 	case "":
 		ids = slices.Collect(maps.Keys(st.courses))
+		s.ctl.Lock()
+		per := s.listPerCourse
+		s.ctl.Unlock()
+		// Moodle formats every course of the list (export_for_template, format_text, the
+		// course's files and contacts): the call takes time in proportion.
+		time.Sleep(per * time.Duration(len(ids)))
 	case "id":
 		if _, ok := st.courses[phpIntCast(value)]; ok {
 			ids = []int64{phpIntCast(value)}

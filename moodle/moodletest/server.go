@@ -106,6 +106,7 @@ type Server struct {
 	// createBase and createPerCourse make core_course_create_courses take time: see
 	// SetCreateCost.
 	createBase, createPerCourse time.Duration
+	listPerCourse               time.Duration
 	mailFails                   bool
 }
 
@@ -206,6 +207,14 @@ func (s *Server) SetLatency(function string, d time.Duration) {
 func (s *Server) SetCreateCost(base, perCourse time.Duration) {
 	s.ctl.Lock()
 	s.createBase, s.createPerCourse = base, perCourse
+	s.ctl.Unlock()
+}
+
+// SetListCost makes core_course_get_courses_by_field without a field (every course) take
+// perCourse for each course of the site.
+func (s *Server) SetListCost(perCourse time.Duration) {
+	s.ctl.Lock()
+	s.listPerCourse = perCourse
 	s.ctl.Unlock()
 }
 
