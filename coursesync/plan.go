@@ -78,14 +78,14 @@ func (r *Runner) Plan(ctx context.Context, job *mih.SyncJob, progress func(mih.S
 	tune := r.tuning(job)
 	client = client.WithTimeout(tune.timeout)
 	pl := &planner{r: r, job: job, client: client, src: src, progress: progress, managed: job.ManagedRoles(), tune: tune}
-	pl.reader = &wsEnrolments{client: client, parallel: tune.readParallel, name: pl.userValue}
+	pl.reader = &wsEnrolments{client: client, parallel: tune.readParallel, name: matchValue(job.MatchField)}
 	if site.DB != "" {
 		db, err := r.database(site)
 		if err != nil {
 			pl.warnings = append(pl.warnings, "the site's database cannot be used, Moodle is read through its Web Services: "+mih.ErrorMessage(err))
 		} else {
 			pl.db = db
-			pl.reader = &dbEnrolments{db: db, name: pl.userValue}
+			pl.reader = &dbEnrolments{db: db, name: matchValue(job.MatchField)}
 		}
 	}
 	sp, err := pl.plan(ctx)
@@ -315,14 +315,18 @@ func (pl *planner) matchKey(v string) string {
 	return strings.ToLower(v)
 }
 
-func (pl *planner) userValue(u moodle.User) string {
-	switch pl.job.MatchField {
+func (pl *planner) userValue(u moodle.User) string { return matchValue(pl.job.MatchField)(u) }
+
+// matchValue returns a user's value of the match field. The readers kept by a plan use it
+// rather than the planner's method, which would keep everything the planner read alive.
+func matchValue(field string) func(u moodle.User) string {
+	switch field {
 	case mih.MatchIDNumber:
-		return u.IDNumber
+		return func(u moodle.User) string { return u.IDNumber }
 	case mih.MatchEmail:
-		return u.Email
+		return func(u moodle.User) string { return u.Email }
 	}
-	return u.Username
+	return func(u moodle.User) string { return u.Username }
 }
 
 // readUsers finds the participants' accounts, 100 values per call, calls in parallel.

@@ -375,7 +375,16 @@ func (w *writer[T]) send(ctx context.Context, idx []int, attempt int) error {
 		if attempt >= unknownAttempts {
 			return moodleError(fmt.Sprintf("%s (%d tries)", w.phase, attempt), err)
 		}
-		// Sent again in batches of the (now smaller) size.
+		// Sent again, after a pause that grows with the tries, in batches of the (now smaller)
+		// size.
+		pause := min(time.Duration(attempt)*500*time.Millisecond, w.pacer.target/2)
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 		for lo := 0; lo < len(rest); {
 			hi := min(len(rest), lo+w.pacer.batchSize())
 			if err := w.send(ctx, rest[lo:hi], attempt+1); err != nil {

@@ -1,0 +1,234 @@
+package coursesync
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"database/sql"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/moodle"
+	"github.com/mihhub/mih/store/sqlite"
+	"github.com/mihhub/mih/store/storetest"
+)
+
+// countingTransport counts the Web Service calls by function.
+type countingTransport struct {
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *countingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		b, _ := io.ReadAll(r.Body)
+		r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(b))
+		if q, err := url.ParseQuery(string(b)); err == nil {
+			c.mu.Lock()
+			c.calls[q.Get("wsfunction")]++
+			c.mu.Unlock()
+		}
+	}
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func (c *countingTransport) take() (total, writes int, by map[string]int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	by = c.calls
+	c.calls = map[string]int{}
+	for f, n := range by {
+		total += n
+		switch f {
+		case moodle.FuncCreateCourses, moodle.FuncUpdateCourses, moodle.FuncEnrolUsers, moodle.FuncUnenrolUsers,
+			moodle.FuncAssignRoles, moodle.FuncUnassignRoles, moodle.FuncEditEnrolment:
+			writes += n
+		}
+	}
+	return total, writes, by
+}
+
+// TestRealMoodle runs a source of MIH_REAL_COURSES (200) courses × MIH_REAL_PER (40)
+// participants against a real Moodle end to end, then a run that changes nothing, then one
+// that suspends, reactivates and changes roles, counting the calls and, in Moodle's log, the
+// \core\event\notification_sent events each run caused. It creates the accounts it needs
+// (mihsync00000…) and courses named MIHSYNC-<stamp>-NNNN in a new category.
+//
+//	MIH_REAL_MOODLE_URL=http://… MIH_REAL_MOODLE_TOKEN=… MIH_REAL_MOODLE_DB=postgres://… \
+//	MIH_REAL_MOODLE_PREFIX=mdl_ go test -run TestRealMoodle -v -timeout 60m ./coursesync/
+func TestRealMoodle(t *testing.T) {
+	base, token, dsn := os.Getenv("MIH_REAL_MOODLE_URL"), os.Getenv("MIH_REAL_MOODLE_TOKEN"), os.Getenv("MIH_REAL_MOODLE_DB")
+	if base == "" || token == "" {
+		t.Skip("MIH_REAL_MOODLE_URL and MIH_REAL_MOODLE_TOKEN are not set")
+	}
+	prefix := cmp.Or(os.Getenv("MIH_REAL_MOODLE_PREFIX"), "mdl_")
+	courses := envInt("MIH_REAL_COURSES", 200)
+	per := envInt("MIH_REAL_PER", 40)
+	ctx := context.Background()
+	counter := &countingTransport{calls: map[string]int{}}
+	client, err := moodle.New(base, token, moodle.Options{HTTPClient: &http.Client{Transport: counter}, Timeout: 5 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// Accounts: per*5 of them, created when missing.
+	pool := per * 5
+	names := make([]string, pool)
+	for i := range names {
+		names[i] = fmt.Sprintf("mihsync%05d", i)
+	}
+	have, err := client.UsersByField(ctx, moodle.UserFieldUsername, names)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exists := map[string]bool{}
+	for _, u := range have {
+		exists[u.Username] = true
+	}
+	type newUser struct {
+		Username  string `moodle:"username"`
+		Password  string `moodle:"password"`
+		FirstName string `moodle:"firstname"`
+		LastName  string `moodle:"lastname"`
+		Email     string `moodle:"email"`
+	}
+	var missing []newUser
+	for _, n := range names {
+		if !exists[n] {
+			missing = append(missing, newUser{n, "Mih-Sync-2026!", "Sync", n, n + "@example.invalid"})
+		}
+	}
+	for lo := 0; lo < len(missing); lo += 50 {
+		if err := client.Call(ctx, "core_user_create_users", map[string]any{"users": missing[lo:min(len(missing), lo+50)]}, nil); err != nil {
+			t.Fatalf("create users: %v", err)
+		}
+	}
+	stamp := time.Now().UTC().Format("0102150405")
+	var cats []struct {
+		ID int64 `json:"id"`
+	}
+	type newCat struct {
+		Name     string `moodle:"name"`
+		IDNumber string `moodle:"idnumber"`
+	}
+	if err := client.Call(ctx, "core_course_create_categories", map[string]any{"categories": []newCat{{"MIH sync " + stamp, "MIHSYNC-" + stamp}}}, &cats); err != nil || len(cats) != 1 {
+		t.Fatalf("create category: %v", err)
+	}
+	counter.take()
+
+	src := func(drop int) map[string]any {
+		list := make([]map[string]any, courses)
+		for c := range courses {
+			var parts []map[string]any
+			for k := range per {
+				if k >= per-drop {
+					continue
+				}
+				p := map[string]any{"username": names[(c*7+k)%pool]}
+				if k == 0 {
+					p["roleid"] = "teacher"
+				}
+				parts = append(parts, p)
+			}
+			list[c] = map[string]any{"shortname": fmt.Sprintf("MIHSYNC-%s-%04d", stamp, c), "name": fmt.Sprintf("Sync test %s %d", stamp, c),
+				"category": "MIHSYNC-" + stamp, "participants": parts}
+		}
+		return map[string]any{"courses": list}
+	}
+
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "mih.db"), storetest.NewBox(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	academic := newAcademic(t)
+	site := &mih.Site{Name: "real", URL: base, Token: token, DB: dsn, Prefix: prefix}
+	if err := st.CreateSite(ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	svc := mih.NewService()
+	svc.Name, svc.BaseURL = "academic", academic.srv.URL+"/api"
+	svc.Auth = mih.Auth{Type: mih.AuthBearer, Token: sourceToken}
+	if err := st.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	job := mih.NewSyncJob()
+	job.Name, job.Site, job.SourceService, job.SourcePath, job.Removal = "real", "real", "academic", "/courses", mih.RemovalSuspend
+	if err := CheckJob(ctx, st, job); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateSyncJob(ctx, job); err != nil {
+		t.Fatal(err)
+	}
+	runner := New(Config{Store: st, Gateway: newGateway(t), Runner: "real-test",
+		Client: func(s *mih.Site) (*moodle.Client, error) {
+			return moodle.New(s.URL, s.Token, moodle.Options{HTTPClient: &http.Client{Transport: counter}})
+		}})
+
+	var logDB *sql.DB
+	if dsn != "" {
+		kind := "postgres"
+		if strings.HasPrefix(dsn, "mysql") {
+			kind = "mysql"
+		}
+		logDB = openAdmin(t, kind, dsn)
+		defer logDB.Close()
+	}
+	notifications := func(since time.Time) int {
+		if logDB == nil {
+			return -1
+		}
+		q := `SELECT COUNT(*) FROM ` + prefix + `logstore_standard_log WHERE eventname = '\core\event\notification_sent' AND timecreated >= `
+		if strings.HasPrefix(dsn, "mysql") {
+			q = strings.ReplaceAll(q, `\`, `\\`)
+		}
+		var n int
+		if err := logDB.QueryRow(q + strconv.FormatInt(since.Unix(), 10)).Scan(&n); err != nil {
+			t.Logf("count notifications: %v", err)
+			return -1
+		}
+		return n
+	}
+	step := func(name string, drop int) *mih.SyncRun {
+		academic.setJSON(t, src(drop))
+		start := time.Now()
+		run, err := runner.Run(ctx, RunRequest{Job: "real", Kind: mih.SyncApply, Trigger: mih.TriggerCLI})
+		if err != nil {
+			t.Fatal(err)
+		}
+		took := time.Since(start)
+		time.Sleep(2 * time.Second) // the log's writes of the last calls
+		total, writes, by := counter.take()
+		t.Logf("%s: %s in %v; planned %+v applied %+v; %d errors; %d calls (%d writes) %v; %d notification_sent; warnings %q",
+			name, run.Status, took.Round(time.Millisecond), run.Counts.Planned, run.Counts.Applied, len(run.Errors), total, writes, by,
+			notifications(start), run.Plan.Warnings)
+		if run.Status != mih.SyncSucceeded {
+			t.Errorf("%s: %s %s %v", name, run.Status, run.Error, run.Errors[:min(5, len(run.Errors))])
+		}
+		return run
+	}
+	step("first run", 0)
+	if run := step("second run (no change)", 0); run.Counts.Planned.Total() != 0 {
+		t.Errorf("second run planned %+v", run.Counts.Planned)
+	}
+	step("third run (2 of each course's participants leave: suspensions)", 2)
+	step("fourth run (they come back: reactivations)", 0)
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
