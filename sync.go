@@ -489,10 +489,6 @@ type SyncEnrolment struct {
 	UserID   int64  `json:"user_id"`
 	Role     string `json:"role,omitempty"`
 	RoleID   int64  `json:"role_id,omitempty"`
-	// UserEnrolmentID is the enrolment's id in Moodle ({user_enrolments}.id), known when the
-	// site's database is read: a suspension or reactivation then edits the enrolment itself
-	// rather than enrolling again.
-	UserEnrolmentID int64 `json:"user_enrolment_id,omitempty"`
 }
 
 // SyncRole is a Moodle role.

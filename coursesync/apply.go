@@ -296,6 +296,8 @@ func courseUpdate(u mih.SyncCourseUpdate) moodle.CourseUpdate {
 type enrolItem struct {
 	action string
 	e      mih.SyncEnrolment
+	// edit: the existing enrolment's status is set through local_mih_update_enrolments.
+	edit bool
 }
 
 // enrolment is an enrolment item as enrol_manual_enrol_users takes it, with the plan's item.
@@ -317,30 +319,30 @@ func enrolled(st map[int64]map[int64]*participant, it enrolItem) bool {
 	if p == nil || !p.active {
 		return false
 	}
-	if it.e.UserEnrolmentID != 0 {
-		return true // edited back to active; its roles are role changes
+	if it.edit {
+		return true // set back to active; its roles are role changes
 	}
 	_, has := p.roles[it.e.RoleID]
 	return has
 }
 
-// enrol sends new enrolments and reactivations: new ones (and reactivations whose enrolment id
-// is not known) through enrol_manual_enrol_users with the full desired state (active, no
-// dates); reactivations of a known enrolment through the enrolment form, which sends no
-// welcome message.
+// enrol sends new enrolments and reactivations: new ones through enrol_manual_enrol_users with
+// the full desired state (active, no dates); reactivations through the hub plugin's
+// local_mih_update_enrolments, which sends no welcome message, when the token may call it, else
+// through enrol_manual_enrol_users too.
 func (a *applier) enrol(ctx context.Context) error {
 	var items []enrolItem
 	for _, e := range a.p.Enrol {
-		items = append(items, enrolItem{actionEnrol, e})
+		items = append(items, enrolItem{action: actionEnrol, e: e})
 	}
 	for _, e := range a.p.Reactivate {
-		items = append(items, enrolItem{actionReactivate, e})
+		items = append(items, enrolItem{actionReactivate, e, a.p.edit})
 	}
 	items = a.resolve(items)
 	ph := a.phase(mih.PhaseEnrol, len(items))
 	var batched, edited []enrolItem
 	for _, it := range items {
-		if it.e.UserEnrolmentID != 0 {
+		if it.edit {
 			edited = append(edited, it)
 		} else {
 			batched = append(batched, it)
@@ -388,20 +390,42 @@ func (a *applier) enrolWriter(ph *phase, items []enrolItem, suspend bool, done f
 	return w
 }
 
-// editWriter sets known enrolments active or suspended through the enrolment form, one per
-// call.
+// editWriter sets existing enrolments active or suspended through local_mih_update_enrolments.
 func (a *applier) editWriter(ph *phase, items []enrolItem, suspend bool, done func(enrolItem), fail func(enrolItem, *moodle.Error)) *writer[enrolItem] {
-	w := newWriter(a, ph, "", items)
+	update := func(it enrolItem) moodle.EnrolmentUpdate {
+		return moodle.EnrolmentUpdate{CourseID: it.e.CourseID, UserID: it.e.UserID, Suspend: suspend}
+	}
+	warned := map[[2]int64]moodle.Warning{}
+	w := newWriter(a, ph, "enrolments", items)
+	w.wire = func(it enrolItem) any { return update(it) }
 	w.call = func(ctx context.Context, part []enrolItem) error {
-		for _, it := range part {
-			if err := a.client.EditEnrolment(ctx, it.e.UserEnrolmentID, suspend); err != nil {
-				return err
+		l := make([]moodle.EnrolmentUpdate, len(part))
+		for i, it := range part {
+			l[i] = update(it)
+		}
+		warnings, err := a.client.UpdateEnrolments(ctx, l)
+		a.mu.Lock()
+		for _, wn := range warnings {
+			if wn.ItemID >= 0 && int(wn.ItemID) < len(part) {
+				warned[[2]int64{l[wn.ItemID].CourseID, l[wn.ItemID].UserID}] = wn
 			}
 		}
-		return nil
+		a.mu.Unlock()
+		return err
 	}
 	w.settle = settleEnrolments(a, func(it enrolItem) enrolItem { return it })
-	w.done, w.fail = done, fail
+	w.done = func(it enrolItem) {
+		a.mu.Lock()
+		wn, bad := warned[[2]int64{it.e.CourseID, it.e.UserID}]
+		a.mu.Unlock()
+		if bad {
+			fail(it, &moodle.Error{Function: moodle.FuncUpdateEnrolments, Kind: moodle.KindException,
+				ErrorCode: cmp.Or(wn.WarningCode, "warning"), Message: wn.Message})
+			return
+		}
+		done(it)
+	}
+	w.fail = fail
 	return w
 }
 
@@ -529,20 +553,20 @@ func (a *applier) roles(ctx context.Context) error {
 	return nil
 }
 
-// remove suspends (enrolment kept, roles kept, status suspended) or unenrols. A suspension of a
-// known enrolment edits it through the enrolment form; without its id, it goes through
+// remove suspends (enrolment kept, roles kept, status suspended) or unenrols. A suspension goes
+// through local_mih_update_enrolments when the token may call it, else through
 // enrol_manual_enrol_users with suspend=1.
 func (a *applier) remove(ctx context.Context) error {
 	var edited, batched, unenrol []enrolItem
 	for _, e := range a.p.Suspend {
-		if e.UserEnrolmentID != 0 {
-			edited = append(edited, enrolItem{actionSuspend, e})
+		if a.p.edit {
+			edited = append(edited, enrolItem{actionSuspend, e, true})
 		} else {
-			batched = append(batched, enrolItem{actionSuspend, e})
+			batched = append(batched, enrolItem{action: actionSuspend, e: e})
 		}
 	}
 	for _, e := range a.p.Unenrol {
-		unenrol = append(unenrol, enrolItem{actionUnenrol, e})
+		unenrol = append(unenrol, enrolItem{action: actionUnenrol, e: e})
 	}
 	ph := a.phase(mih.PhaseRemove, len(edited)+len(batched)+len(unenrol))
 	count := func(it enrolItem) {

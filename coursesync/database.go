@@ -31,8 +31,7 @@ type MoodleDB interface {
 	// values, compared as the database compares them (as core_user_get_users_by_field does).
 	Users(ctx context.Context, field string, values []string) ([]moodle.User, error)
 	// Enrolments lists the participants of courses: users with an enrolment of any method, with
-	// their roles in the course, whether one of their enrolments is active, and the id of their
-	// manual enrolment.
+	// their roles in the course, and whether one of their enrolments is active.
 	Enrolments(ctx context.Context, courseIDs []int64) ([]DBParticipant, error)
 	Close() error
 }
@@ -44,9 +43,7 @@ type DBParticipant struct {
 	// Active: one of the user's enrolments in the course is active (enrolment and instance
 	// enabled, within its dates), as core_enrol_get_enrolled_users' onlyactive tells.
 	Active bool
-	// ManualID is the id of the user's enrolment through the course's manual instance (0: none).
-	ManualID int64
-	Roles    map[int64]string // role id → short name, in the course's context
+	Roles  map[int64]string // role id → short name, in the course's context
 }
 
 // Moodle's constants the queries use.
@@ -279,21 +276,20 @@ func (m *sqlMoodleDB) Enrolments(ctx context.Context, courseIDs []int64) ([]DBPa
 		}
 		byKey := map[[2]int64]*DBParticipant{}
 		var order [][2]int64
-		rows, err := m.db.QueryContext(ctx, m.q(`SELECT e.courseid, u.id, u.username, u.idnumber, u.email, ue.id, e.enrol,
+		rows, err := m.db.QueryContext(ctx, m.q(`SELECT e.courseid, u.id, u.username, u.idnumber, u.email,
 				ue.status, e.status, ue.timestart, ue.timeend
 			FROM {user_enrolments} ue
 			JOIN {enrol} e ON e.id = ue.enrolid
 			JOIN {user} u ON u.id = ue.userid
 			WHERE u.deleted = 0 AND e.courseid IN (`+placeholders(len(part))+`)
-			ORDER BY e.courseid, u.id, e.sortorder, e.id`), args...)
+			ORDER BY e.courseid, u.id`), args...)
 		if err != nil {
 			return nil, m.fail("the enrolments", err)
 		}
 		for rows.Next() {
 			var p DBParticipant
-			var ueID, ueStatus, eStatus, start, end int64
-			var method string
-			if err := rows.Scan(&p.CourseID, &p.ID, &p.Username, &p.IDNumber, &p.Email, &ueID, &method, &ueStatus, &eStatus, &start, &end); err != nil {
+			var ueStatus, eStatus, start, end int64
+			if err := rows.Scan(&p.CourseID, &p.ID, &p.Username, &p.IDNumber, &p.Email, &ueStatus, &eStatus, &start, &end); err != nil {
 				rows.Close()
 				return nil, m.fail("the enrolments", err)
 			}
@@ -308,9 +304,6 @@ func (m *sqlMoodleDB) Enrolments(ctx context.Context, courseIDs []int64) ([]DBPa
 			// core_enrol_get_enrolled_users' onlyactive: get_enrolled_join's conditions.
 			if ueStatus == enrolUserActive && eStatus == enrolInstanceOn && start < now && (end == 0 || end > now) {
 				cur.Active = true
-			}
-			if method == "manual" && cur.ManualID == 0 {
-				cur.ManualID = ueID
 			}
 		}
 		err = rows.Err()
@@ -365,7 +358,7 @@ func (r *dbEnrolments) enrolments(ctx context.Context, ids []int64, progress fun
 		return nil, err
 	}
 	for _, dp := range list {
-		p := &participant{id: dp.ID, name: r.name(dp.User), roles: dp.Roles, active: dp.Active, ue: dp.ManualID}
+		p := &participant{id: dp.ID, name: r.name(dp.User), roles: dp.Roles, active: dp.Active}
 		if p.name == "" {
 			p.name = dp.Username
 		}

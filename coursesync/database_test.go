@@ -340,14 +340,14 @@ func TestMoodleDB_Queries(t *testing.T) {
 			}
 			got := map[string]string{}
 			for _, p := range parts {
-				got[p.Username] = fmt.Sprintf("active=%v manual=%v roles=%d", p.Active, p.ManualID != 0, len(p.Roles))
+				got[p.Username] = fmt.Sprintf("active=%v roles=%d", p.Active, len(p.Roles))
 			}
-			want := map[string]string{"alice": "active=true manual=true roles=2", "bob": "active=false manual=true roles=1", "carol": "active=false manual=true roles=1"}
+			want := map[string]string{"alice": "active=true roles=2", "bob": "active=false roles=1", "carol": "active=false roles=1"}
 			if fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("participants %v, want %v", got, want)
 			}
 			for _, p := range parts {
-				if p.Username == "alice" && (p.Roles[moodletest.RoleStudent] != "student" || p.ManualID != ws.Enrolments(geo)[0].ID) {
+				if p.Username == "alice" && p.Roles[moodletest.RoleStudent] != "student" {
 					t.Errorf("alice: %+v", p)
 				}
 			}
@@ -377,8 +377,8 @@ func TestMoodleDB_BadURL(t *testing.T) {
 }
 
 // End to end with the site's database on PostgreSQL and MariaDB: the plan reads the database,
-// the writes go through the Web Services; a suspension and a reactivation edit the enrolments
-// (no welcome message), and once the database holds what was written the next run plans
+// the writes go through the Web Services (a suspension and a reactivation through the hub
+// plugin: no welcome message), and once the database holds what was written the next run plans
 // nothing.
 func TestRun_RealDatabase(t *testing.T) {
 	backends := dbBackends(t)
@@ -407,8 +407,8 @@ func TestRun_RealDatabase(t *testing.T) {
 			if n := len(f.ws.Notifications()); n != 1 {
 				t.Errorf("%d messages, want the new enrolment's only", n)
 			}
-			if c := f.ws.Calls(); c.ByFunction[moodle.FuncEnrolledUsers] != 0 || c.ByFunction[moodle.FuncEditEnrolment] != 2 {
-				t.Errorf("calls %v: want no participant list read, 2 enrolments edited", c.ByFunction)
+			if c := f.ws.Calls(); c.ByFunction[moodle.FuncEnrolledUsers] != 0 || c.ByFunction[moodle.FuncUpdateEnrolments] != 2 {
+				t.Errorf("calls %v: want no participant list read, 2 enrolment updates (suspension, reactivation)", c.ByFunction)
 			}
 			d.load(t, f.ws)
 			f.noChanges()

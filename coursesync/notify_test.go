@@ -66,8 +66,8 @@ func (d *siteDB) Enrolments(_ context.Context, ids []int64) ([]DBParticipant, er
 		for _, e := range d.ws.Enrolments(id) {
 			u, _ := d.ws.User(e.UserID)
 			p := DBParticipant{CourseID: id, User: moodle.User{ID: u.ID, Username: u.Username, IDNumber: u.IDNumber, Email: u.Email},
-				Active:   !e.Suspended && e.TimeStart < now && (e.TimeEnd == 0 || e.TimeEnd > now),
-				ManualID: e.ID, Roles: map[int64]string{}}
+				Active: !e.Suspended && e.TimeStart < now && (e.TimeEnd == 0 || e.TimeEnd > now),
+				Roles:  map[int64]string{}}
 			for _, r := range e.Roles {
 				p.Roles[r] = ""
 			}
@@ -110,49 +110,71 @@ func changes(f *fixture) {
 }
 
 // Suspending, reactivating and changing a role send no welcome message: only the new enrolment
-// does, as Moodle's own enrolment would. The suspension and reactivation edit the enrolment
-// (its id read from the site's database) instead of enrolling again.
+// does, as Moodle's own enrolment would. The suspension and reactivation go through the hub
+// plugin's local_mih_update_enrolments instead of enrolling again; the same whether Moodle is
+// read through its Web Services or its database.
 func TestRun_NoWelcomeOnSuspendReactivate(t *testing.T) {
-	db := &siteDB{}
-	f := newFixture(t, func(j *mih.SyncJob) { j.Removal = mih.RemovalSuspend }, withSiteDB(&db))
-	f.giveSiteDB(db)
-	changes(f)
-	run := f.run(mih.SyncApply)
-	wantStatus(t, run, mih.SyncSucceeded)
-	if run.Counts.Applied != (mih.SyncActionCounts{Enrol: 1, Reactivate: 1, RoleChanges: 1, Suspend: 1}) {
-		t.Errorf("applied %+v", run.Counts.Applied)
-	}
-	want := map[string]enrolState{"alice": {roles: editing}, "bob": {roles: student, suspended: true}, "carol": {roles: student}, "dave": {roles: student}}
-	if got := f.enrolments("GEO"); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("enrolments %v, want %v", got, want)
-	}
-	notes := f.ws.Notifications()
-	if len(notes) != 1 {
-		t.Fatalf("%d messages %+v: want one, the welcome of the new enrolment", len(notes), notes)
-	}
-	if dave, _ := f.ws.UserByUsername("dave"); notes[0].UserID != dave.ID {
-		t.Errorf("message %+v: want dave's welcome", notes[0])
-	}
-	f.noChanges()
-	if len(f.ws.Notifications()) != 1 {
-		t.Errorf("the second run sent messages")
+	for _, viaDB := range []bool{false, true} {
+		t.Run(fmt.Sprintf("database=%v", viaDB), func(t *testing.T) {
+			db := &siteDB{}
+			f := newFixture(t, func(j *mih.SyncJob) { j.Removal = mih.RemovalSuspend }, withSiteDB(&db))
+			if viaDB {
+				f.giveSiteDB(db)
+			}
+			changes(f)
+			run := f.run(mih.SyncApply)
+			wantStatus(t, run, mih.SyncSucceeded)
+			if run.Counts.Applied != (mih.SyncActionCounts{Enrol: 1, Reactivate: 1, RoleChanges: 1, Suspend: 1}) || len(run.Plan.Warnings) != 0 {
+				t.Errorf("applied %+v, warnings %q", run.Counts.Applied, run.Plan.Warnings)
+			}
+			want := map[string]enrolState{"alice": {roles: editing}, "bob": {roles: student, suspended: true}, "carol": {roles: student}, "dave": {roles: student}}
+			if got := f.enrolments("GEO"); fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Errorf("enrolments %v, want %v", got, want)
+			}
+			notes := f.ws.Notifications()
+			if len(notes) != 1 {
+				t.Fatalf("%d messages %+v: want one, the welcome of the new enrolment", len(notes), notes)
+			}
+			if dave, _ := f.ws.UserByUsername("dave"); notes[0].UserID != dave.ID {
+				t.Errorf("message %+v: want dave's welcome", notes[0])
+			}
+			f.noChanges()
+			if len(f.ws.Notifications()) != 1 {
+				t.Errorf("the second run sent messages")
+			}
+		})
 	}
 }
 
-// Without the site's database, the enrolments' ids are unknown: suspensions go through
-// enrol_manual_enrol_users and the plan warns that Moodle 4.4+ sends the welcome message again.
-func TestRun_WelcomeWarningWithoutDatabase(t *testing.T) {
+// Without the hub plugin's function, suspensions and reactivations go through
+// enrol_manual_enrol_users, and the plan warns that Moodle 4.4+ sends the welcome message again.
+func TestRun_WelcomeWarningWithoutPlugin(t *testing.T) {
 	f := newFixture(t, func(j *mih.SyncJob) { j.Removal = mih.RemovalSuspend })
-	changes(f)
-	run := f.run(mih.SyncPlanOnly)
-	wantStatus(t, run, mih.SyncSucceeded)
-	found := false
-	for _, w := range run.Plan.Warnings {
-		found = found || strings.Contains(w, "welcome message")
+	var fns []string
+	for _, fn := range moodletest.Functions() {
+		if fn != moodle.FuncUpdateEnrolments {
+			fns = append(fns, fn)
+		}
 	}
-	if !found {
+	f.ws.AddToken("noplugin-token", fns...)
+	site, err := f.store.FindSiteByName(f.ctx, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	site.Token = "noplugin-token"
+	if err := f.store.UpdateSite(f.ctx, site); err != nil {
+		t.Fatal(err)
+	}
+	changes(f)
+	run := f.run(mih.SyncApply)
+	wantStatus(t, run, mih.SyncSucceeded)
+	if len(run.Plan.Warnings) != 1 || !strings.Contains(run.Plan.Warnings[0], "welcome message") {
 		t.Errorf("warnings %q: want the welcome message warning", run.Plan.Warnings)
 	}
+	if n := len(f.ws.Notifications()); n != 3 {
+		t.Errorf("%d messages: want 3 (the new enrolment, the suspension and the reactivation, as the warning said)", n)
+	}
+	f.noChanges()
 }
 
 // The plan reads Moodle's state from the database in a handful of queries and no

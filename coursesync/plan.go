@@ -30,6 +30,8 @@ type Plan struct {
 	tune   tuning
 	reader enrolmentReader
 	db     MoodleDB // nil: the Web Services are read
+	// edit: suspensions and reactivations go through local_mih_update_enrolments.
+	edit bool
 }
 
 // Job returns the job the plan is for.
@@ -96,7 +98,7 @@ func (r *Runner) Plan(ctx context.Context, job *mih.SyncJob, progress func(mih.S
 		client.Close()
 		return nil, err
 	}
-	p := &Plan{SyncPlan: sp, job: job, client: client, tune: tune, reader: pl.reader, db: pl.db}
+	p := &Plan{SyncPlan: sp, job: job, client: client, tune: tune, reader: pl.reader, db: pl.db, edit: pl.canEdit}
 	p.Counts = mih.SyncCounts{
 		SourceCourses: len(src.courses), SourceParticipants: src.participants,
 		MissingUsers: len(sp.Missing), UnknownRoles: len(sp.UnknownRole), Invalid: len(sp.Invalid),
@@ -116,8 +118,8 @@ type planner struct {
 	tune     tuning
 	reader   enrolmentReader
 	db       MoodleDB
-	// canEdit: the token may call core_enrol_submit_user_enrolment_form; welcomeOnUpdate: the
-	// site sends the welcome message when enrol_manual_enrol_users updates an enrolment.
+	// canEdit: the token may call the hub plugin's local_mih_update_enrolments; welcomeOnUpdate:
+	// the site sends the welcome message when enrol_manual_enrol_users updates an enrolment.
 	canEdit, welcomeOnUpdate bool
 
 	courses    map[string]moodle.Course // existing, by short name
@@ -166,7 +168,7 @@ func (pl *planner) checkFunctions(ctx context.Context) error {
 	if missing := info.Missing(writes...); len(missing) > 0 {
 		pl.warnings = append(pl.warnings, fmt.Sprintf("the site's token may not call %s: changes that need them will fail", strings.Join(missing, ", ")))
 	}
-	pl.canEdit = len(info.Missing(moodle.FuncEditEnrolment)) == 0
+	pl.canEdit = len(info.Missing(moodle.FuncUpdateEnrolments)) == 0
 	// Moodle 4.4 (version 2024042200) and later send the course welcome message from
 	// enrol_user, also when it only updates an enrolment.
 	pl.welcomeOnUpdate = info.Version >= "2024042200"
@@ -176,23 +178,12 @@ func (pl *planner) checkFunctions(ctx context.Context) error {
 // editWarning is the plan's warning when suspensions or reactivations must go through
 // enrol_manual_enrol_users on a Moodle that then sends the welcome message again.
 func (pl *planner) editWarning(p *mih.SyncPlan) {
-	n := 0
-	for _, list := range [][]mih.SyncEnrolment{p.Suspend, p.Reactivate} {
-		for _, e := range list {
-			if e.UserEnrolmentID == 0 {
-				n++
-			}
-		}
-	}
-	if n == 0 || !pl.welcomeOnUpdate {
+	n := len(p.Suspend) + len(p.Reactivate)
+	if n == 0 || pl.canEdit || !pl.welcomeOnUpdate {
 		return
 	}
-	why := "the site's database is not read (give the site a db URL), so the enrolments' ids are not known"
-	if !pl.canEdit {
-		why = "the site's token may not call " + moodle.FuncEditEnrolment
-	}
-	p.Warnings = append(p.Warnings, fmt.Sprintf("%d suspension(s) or reactivation(s) go through %s, and this Moodle sends the course welcome message again for each: %s",
-		n, moodle.FuncEnrolUsers, why))
+	p.Warnings = append(p.Warnings, fmt.Sprintf("%d suspension(s) or reactivation(s) go through %s, and this Moodle (4.4 or later) sends the course welcome message again for each: install the hub's Moodle plugin (local_mih) and add %s to the token's service to change enrolments without a message",
+		n, moodle.FuncEnrolUsers, moodle.FuncUpdateEnrolments))
 }
 
 // moodleError classifies a failed read: its code comes from the Moodle error (unavailable,
@@ -549,11 +540,11 @@ func (pl *planner) diff(ctx context.Context) (*mih.SyncPlan, error) {
 				}
 			}
 			switch {
-			case !cur.active && cur.ue != 0 && pl.canEdit:
-				// The enrolment is edited back to active (no welcome message); the roles to add
+			case !cur.active && pl.canEdit:
+				// The enrolment is set back to active (no welcome message); the roles to add
 				// are role changes.
 				p.Reactivate = append(p.Reactivate, mih.SyncEnrolment{Course: c.shortName, CourseID: courseID, User: sp.value,
-					UserID: u.ID, Role: want[0].ShortName, RoleID: want[0].ID, UserEnrolmentID: cur.ue})
+					UserID: u.ID, Role: want[0].ShortName, RoleID: want[0].ID})
 			case !cur.active:
 				// Re-enrolling makes the enrolment active; its role is one the participant holds
 				// already, or the first one to add, which the enrolment then gives.
@@ -594,9 +585,6 @@ func (pl *planner) diff(ctx context.Context) (*mih.SyncPlan, error) {
 			slices.Sort(held)
 			e := mih.SyncEnrolment{Course: c.shortName, CourseID: courseID, User: cur.name, UserID: uid,
 				Role: cmp.Or(cur.roles[held[0]], roleName(held[0])), RoleID: held[0]}
-			if pl.canEdit {
-				e.UserEnrolmentID = cur.ue
-			}
 			switch {
 			case job.Removal == mih.RemovalUnenrol:
 				p.Unenrol = append(p.Unenrol, e)

@@ -16,9 +16,6 @@ type participant struct {
 	name   string // the match field's value, for reports
 	roles  map[int64]string
 	active bool
-	// ue is the manual enrolment's id ({user_enrolments}.id), when the site's database is
-	// read; the Web Services do not give it.
-	ue int64
 }
 
 // enrolmentReader reads the participants of courses, with their roles and whether their

@@ -52,7 +52,7 @@ func (c *countingTransport) take() (total, writes int, by map[string]int) {
 		total += n
 		switch f {
 		case moodle.FuncCreateCourses, moodle.FuncUpdateCourses, moodle.FuncEnrolUsers, moodle.FuncUnenrolUsers,
-			moodle.FuncAssignRoles, moodle.FuncUnassignRoles, moodle.FuncEditEnrolment:
+			moodle.FuncAssignRoles, moodle.FuncUnassignRoles, moodle.FuncUpdateEnrolments:
 			writes += n
 		}
 	}

@@ -21,7 +21,8 @@ const (
 	FuncEnrolledUsers  = "core_enrol_get_enrolled_users"
 	FuncAssignRoles    = "core_role_assign_roles"
 	FuncUnassignRoles  = "core_role_unassign_roles"
-	FuncEditEnrolment  = "core_enrol_submit_user_enrolment_form"
+	// FuncUpdateEnrolments is the hub's Moodle plugin's (local_mih): see UpdateEnrolments.
+	FuncUpdateEnrolments = "local_mih_update_enrolments"
 )
 
 // usersByFieldBatchSize caps the values per core_user_get_users_by_field call: Moodle loads
@@ -270,38 +271,41 @@ func (c *Client) EnrolledUsers(ctx context.Context, courseID int64, opts Enrolle
 	}
 }
 
-// EditEnrolment sets an existing user enrolment's status (suspended or active) and clears its
-// dates, through core_enrol_submit_user_enrolment_form: the participants page's "edit
-// enrolment" form, which goes to the enrolment plugin's update_user_enrol. Unlike
-// enrol_manual_enrol_users on an existing enrolment — enrol_user, which in Moodle 4.4 and later
-// dispatches after_user_enrolled and so sends the course welcome message again — it changes
-// the enrolment and nothing else: no message, no role. ueID is the user enrolment's id
-// ({user_enrolments}.id), which no read function of the Web Services gives.
+// EnrolmentUpdate is the wanted status and dates of an existing manual enrolment.
+type EnrolmentUpdate struct {
+	CourseID  int64 `moodle:"courseid"`
+	UserID    int64 `moodle:"userid"`
+	Suspend   bool  `moodle:"suspend"`
+	TimeStart int64 `moodle:"timestart"`
+	TimeEnd   int64 `moodle:"timeend"`
+}
+
+// UpdateEnrolments sets the status and dates of existing manual enrolments through the hub's
+// Moodle plugin (local_mih_update_enrolments), in batches: the plugin calls the enrolment
+// plugin's update_user_enrol, as the participants page's "Edit enrolment" does, so nothing is
+// created and no message is sent. Moodle's own functions cannot do that with a token:
+// enrol_manual_enrol_users on an existing enrolment goes through enrol_user, which in Moodle 4.4
+// and later sends the course welcome message again, and core_enrol_submit_user_enrolment_form
+// refuses token calls (its form checks the session's sesskey).
 //
-// Moodle answers result false when the form does not validate or the update failed; that is
-// an *Error of KindException with ErrorCode CodeEnrolmentNotUpdated.
-func (c *Client) EditEnrolment(ctx context.Context, ueID int64, suspend bool) error {
-	status := "0"
-	if suspend {
-		status = "1"
-	}
-	// The form's fields: the optional date selectors left disabled mean "no date".
-	form := "ue=" + formatID(ueID) + "&ifilter=0&status=" + status +
-		"&timestart%5Benabled%5D=0&timeend%5Benabled%5D=0&_qf__enrol_user_enrolment_form=1"
-	var res struct {
-		Result          bool `json:"result"`
-		ValidationError bool `json:"validationerror"`
-	}
-	if err := c.Call(ctx, FuncEditEnrolment, map[string]string{"formdata": form}, &res); err != nil {
-		return err
-	}
-	if !res.Result {
-		msg := "Moodle did not update the enrolment"
-		if res.ValidationError {
-			msg = "Moodle refused the enrolment form as invalid"
+// An enrolment the plugin could not update (not enrolled, no enabled manual instance) comes back
+// as a Warning whose ItemID is its index in updates.
+func (c *Client) UpdateEnrolments(ctx context.Context, updates []EnrolmentUpdate) ([]Warning, error) {
+	var warnings []Warning
+	err := inBatches(ctx, c, FuncUpdateEnrolments, "enrolments", updates, c.batch, func(ctx context.Context, part []EnrolmentUpdate) error {
+		var res struct {
+			Warnings []Warning `json:"warnings"`
 		}
-		return &Error{Function: FuncEditEnrolment, Kind: KindException, Exception: "moodle_exception",
-			ErrorCode: CodeEnrolmentNotUpdated, Message: msg, Status: 200}
-	}
-	return nil
+		if err := c.Call(ctx, FuncUpdateEnrolments, map[string]any{"enrolments": part}, &res); err != nil {
+			return err
+		}
+		// part is updates[lo:hi]: the warnings' indexes are made relative to updates.
+		lo := cap(updates) - cap(part)
+		for _, w := range res.Warnings {
+			w.ItemID += int64(lo)
+			warnings = append(warnings, w)
+		}
+		return nil
+	})
+	return warnings, err
 }

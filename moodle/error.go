@@ -36,8 +36,6 @@ const (
 	CodeShortNameTaken      = "shortnametaken"
 	CodeCourseIDNumberTaken = "courseidnumbertaken"
 	CodeSiteMaintenance     = "sitemaintenance"
-	// CodeEnrolmentNotUpdated is EditEnrolment's: Moodle answered result false.
-	CodeEnrolmentNotUpdated = "enrolmentnotupdated"
 	// CodeMessageNotSent is the errorcode of the exception a message that could not be sent
 	// raises (a welcome e-mail on a site whose mail fails), after the enrolment was committed.
 	CodeMessageNotSent = "Message was not sent."

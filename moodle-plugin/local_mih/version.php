@@ -25,7 +25,7 @@
 defined('MOODLE_INTERNAL') || die();
 
 $plugin->component = 'local_mih';
-$plugin->version = 2026112200;
+$plugin->version = 2026120700;
 $plugin->requires = 2022112800; // Moodle 4.1.
 $plugin->supported = [401, 501];
 $plugin->maturity = MATURITY_BETA;

@@ -30,9 +30,11 @@
 //   - Moodle 4.4 and later's course welcome message: enrol_user dispatches after_user_enrolled
 //     for a new enrolment and for an update alike, so enrol_manual_enrol_users sends the
 //     welcome again on a suspension or reactivation (Notifications counts them, SetWelcomeMessage
-//     turns a course's off); core_enrol_submit_user_enrolment_form edits an enrolment by its id
-//     through update_user_enrol, which sends nothing; with SetMailFailing the messages, sent
-//     after the transaction committed, fail and the call answers "Message was not sent.";
+//     turns a course's off); core_enrol_submit_user_enrolment_form refusing token calls (its
+//     form wants the session's sesskey); the hub plugin's local_mih_update_enrolments changing
+//     status and dates through update_user_enrol, which sends nothing; with SetMailFailing the
+//     messages, sent after the transaction committed, fail and the call answers "Message was not
+//     sent.";
 //   - PostgreSQL's course creation getting slower as a category fills, a write that commits
 //     after the client gave up, and reads that see the data as it was meanwhile
 //     (SetCreateCost);

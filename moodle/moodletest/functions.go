@@ -137,6 +137,17 @@ var functions = map[string]function{
 		write:  true,
 		run:    func(s *Server, _ *caller, p map[string]any) (any, *Exception) { return s.submitEnrolmentForm(p) },
 	},
+	"local_mih_update_enrolments": {
+		params: single(field{"enrolments", list(single(
+			field{"courseid", val(paramInt)},
+			field{"userid", val(paramInt)},
+			field{"suspend", withDefault(paramInt, int64(0))},
+			field{"timestart", withDefault(paramInt, int64(0))},
+			field{"timeend", withDefault(paramInt, int64(0))},
+		))}),
+		write: true,
+		run:   func(s *Server, _ *caller, p map[string]any) (any, *Exception) { return s.updateEnrolments(p) },
+	},
 	"enrol_manual_unenrol_users": {
 		params: single(field{"enrolments", list(single(
 			field{"userid", val(paramInt)},
@@ -796,64 +807,62 @@ func (s *Server) enrolUsers(p map[string]any) (any, *Exception) {
 	return nil, nil
 }
 
-// submitEnrolmentForm is core_enrol_submit_user_enrolment_form: the participants page's edit
-// enrolment form, parsed from formdata (PHP's parse_str), then course_enrolment_manager's
-// edit_enrolment, which calls the plugin's update_user_enrol: status and dates change, no hook
-// is dispatched and no message is sent. A form that does not validate answers result false
-// with validationerror; an unknown user enrolment id is a missing record.
+// submitEnrolmentForm is core_enrol_submit_user_enrolment_form called with a token: the
+// participants page's edit enrolment form is a moodleform, which, when its submission marker is
+// there, checks the session's sesskey against a top-level sesskey parameter — one a token
+// request neither has nor may send (the REST server refuses unexpected keys) — and throws
+// missingparam; without the marker the form counts as not submitted. Either way nothing
+// changes: the function works only from a logged-in browser session (lib/ajax/service.php).
 func (s *Server) submitEnrolmentForm(p map[string]any) (any, *Exception) {
-	st := s.st
 	raw, _ := str(p, "formdata")
 	data, _ := ParseForm(raw, -1)
-	field := func(name string) string {
-		if v := data.Get(name); v != nil && v.Arr == nil {
-			return v.Str
-		}
-		return ""
-	}
-	ueID := phpIntCast(field("ue"))
-	where, ok := st.ues[ueID]
-	if !ok {
+	if v := data.Get("ue"); v == nil || s.st.ues[phpIntCast(v.Str)] == [2]int64{} {
 		return nil, missingRecord("user_enrolments")
 	}
-	co := st.courses[where[0]]
-	ue := co.enrolments[where[1]]
-	invalid := map[string]any{"result": false, "validationerror": true}
-	// moodleform: without its submission marker the form counts as not submitted.
-	if field("_qf__enrol_user_enrolment_form") != "1" {
-		return invalid, nil
+	if v := data.Get("_qf__enrol_user_enrolment_form"); v != nil && v.Str == "1" {
+		return nil, moodleException("missingparam", "A required parameter (sesskey) was missing")
 	}
-	status := field("status")
-	if status != "0" && status != "1" {
-		return invalid, nil
+	return map[string]any{"result": false, "validationerror": true}, nil
+}
+
+// updateEnrolments is local_mih_update_enrolments, the hub's Moodle plugin's function: each
+// enrolment on its own, through the course's first enabled manual instance, by
+// update_user_enrol — status and dates change, no hook, no message. One that cannot be updated
+// is a warning whose itemid is its index in the call.
+func (s *Server) updateEnrolments(p map[string]any) (any, *Exception) {
+	st := s.st
+	warnings := []map[string]any{}
+	warn := func(i int, code, msg string) {
+		warnings = append(warnings, map[string]any{"item": "enrolment", "itemid": i, "warningcode": code, "message": msg})
 	}
-	date := func(name string) (int64, bool) {
-		v := data.Get(name)
-		if v == nil || v.Arr == nil {
-			return 0, true
+	updated := 0
+	for i, e := range items(p["enrolments"]) {
+		courseID, _ := num(e, "courseid")
+		userID, _ := num(e, "userid")
+		co := st.courses[courseID]
+		switch {
+		case co == nil:
+			warn(i, "invalidcourseid", fmt.Sprintf("No course %d", courseID))
+			continue
+		case !co.hasManual || !co.manualOn:
+			warn(i, "wsnoinstance", fmt.Sprintf("No enabled manual enrolment instance in course %d", courseID))
+			continue
 		}
-		get := func(k string) int64 {
-			if x := v.Arr.Get(k); x != nil && x.Arr == nil {
-				return phpIntCast(x.Str)
-			}
-			return 0
+		ue := co.enrolments[userID]
+		if ue == nil {
+			warn(i, "notenrolled", fmt.Sprintf("User %d is not enrolled in course %d through its manual instance", userID, courseID))
+			continue
 		}
-		if get("enabled") == 0 {
-			return 0, true
+		status := statusActive
+		if v, _ := num(e, "suspend"); v != 0 {
+			status = statusSuspended
 		}
-		year, month, day := get("year"), get("month"), get("day")
-		if year == 0 || month == 0 || day == 0 {
-			return 0, false
-		}
-		return time.Date(int(year), time.Month(month), int(day), int(get("hour")), int(get("minute")), 0, 0, time.UTC).Unix(), true
+		start, _ := num(e, "timestart")
+		end, _ := num(e, "timeend")
+		st.updateEnrolment(ue, start, end, status)
+		updated++
 	}
-	start, ok1 := date("timestart")
-	end, ok2 := date("timeend")
-	if !ok1 || !ok2 || end != 0 && end < start {
-		return invalid, nil
-	}
-	st.updateEnrolment(ue, start, end, int(phpIntCast(status)))
-	return map[string]any{"result": true, "validationerror": false}, nil
+	return map[string]any{"updated": updated, "warnings": warnings}, nil
 }
 
 // unenrolUsers is enrol_manual_unenrol_users: one transaction. A user who is not enrolled is

@@ -507,7 +507,8 @@ func TestServer_Concurrent(t *testing.T) {
 }
 
 // Moodle 4.5: enrol_manual_enrol_users on an existing enrolment (a suspension) sends the course
-// welcome message again; the enrolment form changes the status and sends nothing; a failing
+// welcome message again; core_enrol_submit_user_enrolment_form cannot be used with a token;
+// the plugin's local_mih_update_enrolments changes the status and sends nothing; a failing
 // mail answers an exception after the enrolment was made.
 func TestServer_WelcomeMessages(t *testing.T) {
 	s := moodletest.NewServer(t, moodletest.Options{})
@@ -525,20 +526,32 @@ func TestServer_WelcomeMessages(t *testing.T) {
 	form := func(f string) answer {
 		return call(t, s, "core_enrol_submit_user_enrolment_form", "formdata="+url.QueryEscape(f))
 	}
+	if a := form(fmt.Sprintf("ue=%d&status=0&_qf__enrol_user_enrolment_form=1", ue)); !strings.Contains(a.body, `"missingparam"`) {
+		t.Errorf("the form with a token: %s, want missingparam (sesskey)", a.body)
+	}
 	var res struct {
 		Result          bool `json:"result"`
 		ValidationError bool `json:"validationerror"`
 	}
-	wantOK(t, form(fmt.Sprintf("ue=%d&ifilter=0&status=0&timestart[enabled]=0&timeend[enabled]=0&_qf__enrol_user_enrolment_form=1", ue)), &res)
-	if !res.Result || s.Enrolments(c)[0].Suspended || len(s.Notifications()) != 2 {
-		t.Fatalf("form: %+v, enrolment %+v, %d notifications: want active and no message", res, s.Enrolments(c)[0], len(s.Notifications()))
-	}
-	wantOK(t, form(fmt.Sprintf("ue=%d&status=1", ue)), &res)
-	if res.Result || !res.ValidationError || s.Enrolments(c)[0].Suspended {
+	wantOK(t, form(fmt.Sprintf("ue=%d&status=0", ue)), &res)
+	if res.Result || !res.ValidationError || !s.Enrolments(c)[0].Suspended {
 		t.Errorf("form without its submission marker: %+v: want a validation error and nothing changed", res)
 	}
-	if a := form("ue=999&status=1&_qf__enrol_user_enrolment_form=1"); !strings.Contains(a.body, `"invalidrecord"`) {
-		t.Errorf("unknown enrolment: %s", a.body)
+
+	var upd struct {
+		Updated  int `json:"updated"`
+		Warnings []struct {
+			ItemID      int    `json:"itemid"`
+			WarningCode string `json:"warningcode"`
+		} `json:"warnings"`
+	}
+	wantOK(t, call(t, s, "local_mih_update_enrolments", fmt.Sprintf(
+		"enrolments[0][courseid]=%d&enrolments[0][userid]=%d&enrolments[0][suspend]=0&enrolments[1][courseid]=%d&enrolments[1][userid]=999", c, u, c)), &upd)
+	if upd.Updated != 1 || len(upd.Warnings) != 1 || upd.Warnings[0].ItemID != 1 || upd.Warnings[0].WarningCode != "notenrolled" {
+		t.Errorf("update: %+v", upd)
+	}
+	if s.Enrolments(c)[0].Suspended || len(s.Notifications()) != 2 {
+		t.Errorf("enrolment %+v, %d notifications: want active and no message", s.Enrolments(c)[0], len(s.Notifications()))
 	}
 
 	s.SetMailFailing(true)
