@@ -24,16 +24,22 @@
 
 defined('MOODLE_INTERNAL') || die();
 
-$functions = [
-    // Course sync suspends and reactivates through it: enrol_manual_enrol_users on an existing
-    // enrolment goes through enrol_user(), which in Moodle 4.4+ sends the course welcome message
-    // again, and core_enrol_submit_user_enrolment_form cannot be called with a token (its form
-    // checks the session's sesskey).
-    'local_mih_update_enrolments' => [
-        'classname'    => \local_mih\external\update_enrolments::class,
-        'description'  => 'Sets the status and dates of existing manual enrolments, as the participants page\'s '
-            . '"Edit enrolment" does: no enrolment is created and no message is sent.',
-        'type'         => 'write',
-        'capabilities' => 'enrol/manual:manage',
-    ],
-];
+$functions = [];
+
+// The function is written against core_external (Moodle 4.2 and later); the welcome message it
+// avoids came with 4.4.
+if (class_exists(\core_external\external_api::class)) {
+    $functions = [
+        // Course sync suspends and reactivates through it: enrol_manual_enrol_users on an existing
+        // enrolment goes through enrol_user(), which in Moodle 4.4+ sends the course welcome message
+        // again, and core_enrol_submit_user_enrolment_form cannot be called with a token (its form
+        // checks the session's sesskey).
+        'local_mih_update_enrolments' => [
+            'classname'    => \local_mih\external\update_enrolments::class,
+            'description'  => 'Sets the status and dates of existing manual enrolments, as the participants page\'s '
+                . '"Edit enrolment" does: no enrolment is created and no message is sent.',
+            'type'         => 'write',
+            'capabilities' => 'enrol/manual:manage',
+        ],
+    ];
+}
