@@ -142,3 +142,58 @@ func TestPlan_ListAllTimesOut(t *testing.T) {
 		t.Errorf("planned %+v, warnings %q: want nothing to do, and the fallback said", run.Counts.Planned, run.Plan.Warnings)
 	}
 }
+
+// The job's settings for its calls are checked when saved, and override the runner's defaults.
+func TestJob_CallSettings(t *testing.T) {
+	for _, bad := range []func(j *mih.SyncJob){
+		func(j *mih.SyncJob) { j.TimeoutS = -1 },
+		func(j *mih.SyncJob) { j.TimeoutS = 3601 },
+		func(j *mih.SyncJob) { j.BatchMax = 1001 },
+		func(j *mih.SyncJob) { j.WriteParallel = 33 },
+		func(j *mih.SyncJob) { j.ReadParallel = -2 },
+	} {
+		j := mih.NewSyncJob()
+		j.Name, j.Site, j.SourceService, j.SourcePath = "j", "main", "academic", "/courses"
+		bad(j)
+		j.Normalize()
+		if err := j.Validate(); mih.ErrorCode(err) != mih.CodeInvalid {
+			t.Errorf("%+v: %v, want invalid", j, err)
+		}
+	}
+	r := New(Config{})
+	j := mih.NewSyncJob()
+	if tu := r.tuning(j); tu.timeout != DefaultTimeout || tu.batchMax != DefaultBatchMax || tu.writeParallel != DefaultWriteParallel || tu.readParallel != DefaultParallel {
+		t.Errorf("defaults: %+v", tu)
+	}
+	j.TimeoutS, j.BatchMax, j.WriteParallel, j.ReadParallel = 12.5, 40, 2, 8
+	if tu := r.tuning(j); tu.timeout != 12500*time.Millisecond || tu.batchMax != 40 || tu.writeParallel != 2 || tu.readParallel != 8 || tu.target != tu.timeout/6 {
+		t.Errorf("job's settings: %+v", tu)
+	}
+}
+
+// Batches shrink to what fits the target when Moodle is slow, grow (at most doubling, up to the
+// maximum) when it is fast, and a timeout cuts them to a quarter and the calls in flight to one.
+func TestPacer(t *testing.T) {
+	p := newPacer(tuning{target: time.Second, batchMax: 100, writeParallel: 4}, 100)
+	if p.batchSize() != firstBatch || p.limit != 1 {
+		t.Fatalf("start: size %d, limit %d", p.batchSize(), p.limit)
+	}
+	p.answered(10, 100*time.Millisecond) // 10 ms an item: fast
+	if p.batchSize() != 20 || p.limit != 2 {
+		t.Errorf("after a fast call: size %d, limit %d; want 20, 2", p.batchSize(), p.limit)
+	}
+	for range 5 {
+		p.answered(p.batchSize(), time.Duration(p.batchSize())*time.Millisecond)
+	}
+	if p.batchSize() != 100 || p.limit != 4 {
+		t.Errorf("after fast calls: size %d, limit %d; want the maximum 100, 4", p.batchSize(), p.limit)
+	}
+	p.answered(100, 4*time.Second) // 40 ms an item: 25 fit the target
+	if p.batchSize() != 25 || p.limit != 2 {
+		t.Errorf("after a slow call: size %d, limit %d; want 25, 2", p.batchSize(), p.limit)
+	}
+	p.timedOut(25)
+	if p.batchSize() != 6 || p.limit != 1 {
+		t.Errorf("after a timeout: size %d, limit %d; want 6, 1", p.batchSize(), p.limit)
+	}
+}
