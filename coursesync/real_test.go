@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -259,4 +260,97 @@ func envInt(name string, def int) int {
 		return n
 	}
 	return def
+}
+
+// TestRealMoodleDB reads a real Moodle's database (MIH_REAL_MOODLE_DB, prefix
+// MIH_REAL_MOODLE_PREFIX) and compares what it finds with what the site's Web Services answer,
+// for the newest 50 courses: the same courses, participants, active enrolments and roles.
+//
+//	MIH_REAL_MOODLE_URL=… MIH_REAL_MOODLE_TOKEN=… MIH_REAL_MOODLE_DB=mysql://… go test -run TestRealMoodleDB -v ./coursesync/
+func TestRealMoodleDB(t *testing.T) {
+	base, token, dsn := os.Getenv("MIH_REAL_MOODLE_URL"), os.Getenv("MIH_REAL_MOODLE_TOKEN"), os.Getenv("MIH_REAL_MOODLE_DB")
+	if base == "" || token == "" || dsn == "" {
+		t.Skip("MIH_REAL_MOODLE_URL, MIH_REAL_MOODLE_TOKEN and MIH_REAL_MOODLE_DB are not set")
+	}
+	ctx := context.Background()
+	db, err := OpenMoodleDB(dsn, cmp.Or(os.Getenv("MIH_REAL_MOODLE_PREFIX"), "mdl_"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	client, err := moodle.New(base, token, moodle.Options{Timeout: 2 * time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	courses, err := db.Courses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wsCourses, err := client.CoursesByField(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(courses) != len(wsCourses) {
+		t.Errorf("%d courses in the database, %d through the Web Services", len(courses), len(wsCourses))
+	}
+	byID := map[int64]moodle.Course{}
+	for _, c := range wsCourses {
+		byID[c.ID] = c
+	}
+	var ids []int64
+	for _, c := range courses {
+		w, ok := byID[c.ID]
+		if !ok || w.ShortName != c.ShortName || w.FullName != c.FullName || w.CategoryID != c.CategoryID {
+			t.Errorf("course %d: database %q %q cat %d, Web Services %q %q cat %d", c.ID, c.ShortName, c.FullName, c.CategoryID, w.ShortName, w.FullName, w.CategoryID)
+		}
+		if c.ID != 1 && strings.HasPrefix(c.ShortName, os.Getenv("MIH_REAL_MOODLE_COURSES")) {
+			ids = append(ids, c.ID)
+		}
+	}
+	// The newest 50 courses (whose short name starts with MIH_REAL_MOODLE_COURSES).
+	slices.Sort(ids)
+	ids = ids[max(0, len(ids)-50):]
+	cats, err := db.Categories(ctx)
+	if err != nil || len(cats) == 0 {
+		t.Fatalf("categories %d, %v", len(cats), err)
+	}
+	parts, err := db.Enrolments(ctx, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int64]map[int64]string{}
+	for _, p := range parts {
+		if got[p.CourseID] == nil {
+			got[p.CourseID] = map[int64]string{}
+		}
+		roles := make([]int64, 0, len(p.Roles))
+		for r := range p.Roles {
+			roles = append(roles, r)
+		}
+		slices.Sort(roles)
+		got[p.CourseID][p.ID] = fmt.Sprintf("active=%v roles=%v", p.Active, roles)
+	}
+	ws := &wsEnrolments{client: client, parallel: 4, name: matchValue(mih.MatchUsername)}
+	want, err := ws.enrolments(ctx, ids, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, id := range ids {
+		for uid, p := range want[id] {
+			n++
+			roles := make([]int64, 0, len(p.roles))
+			for r := range p.roles {
+				roles = append(roles, r)
+			}
+			slices.Sort(roles)
+			if w := fmt.Sprintf("active=%v roles=%v", p.active, roles); got[id][uid] != w {
+				t.Errorf("course %d user %d: database %q, Web Services %q", id, uid, got[id][uid], w)
+			}
+		}
+		if len(got[id]) != len(want[id]) {
+			t.Errorf("course %d: %d participants in the database, %d through the Web Services", id, len(got[id]), len(want[id]))
+		}
+	}
+	t.Logf("%d courses, %d categories; %d participants of %d courses agree", len(courses), len(cats), n, len(ids))
 }
