@@ -163,6 +163,11 @@ func parseSyncForm(r *http.Request, old *mih.SyncJob) (*mih.SyncJob, *syncForm) 
 	j.Name, j.Site, j.SourceService, j.SourcePath = v["name"], v["site"], v["source_service"], v["source_path"]
 	j.MatchField, j.DefaultRole, j.Removal, j.Schedule = v["match_field"], v["default_role"], v["removal"], v["schedule"]
 	j.UpdateCourses, j.Enabled = v["update_courses"] == "true", v["enabled"] == "true"
+	if old != nil {
+		// The settings of the job's calls to Moodle are not on the form (the API sets them):
+		// an edit keeps them.
+		j.TimeoutS, j.BatchMax, j.WriteParallel, j.ReadParallel = old.TimeoutS, old.BatchMax, old.WriteParallel, old.ReadParallel
+	}
 
 	switch c := v["category"]; {
 	case c == "":

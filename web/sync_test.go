@@ -433,6 +433,15 @@ func TestSync_Edit(t *testing.T) {
 	if r := u.post("/sync", syncJobForm("webcourse")); r.status != http.StatusSeeOther {
 		t.Fatalf("create: %d", r.status)
 	}
+	// Settings the form does not show, set through the API, survive an edit.
+	stored, err := u.store.FindSyncJobByName(t.Context(), "webcourse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored.TimeoutS, stored.BatchMax, stored.WriteParallel, stored.ReadParallel = 120, 50, 2, 8
+	if err := u.store.UpdateSyncJob(t.Context(), stored); err != nil {
+		t.Fatal(err)
+	}
 	edit := u.get("/sync/webcourse/edit")
 	must(t, edit, http.StatusOK, `name="roles.name" value="aluno"`, `value="CRON_TZ=UTC 30 5 * * *"`,
 		`id="f-removal-suspend" name="removal" value="suspend" checked`, "a sync job cannot be renamed")
@@ -463,7 +472,8 @@ func TestSync_Edit(t *testing.T) {
 		t.Fatal(err)
 	}
 	if j.Category.IDNumber != "SCI-2026" || j.Removal != mih.RemovalUnenrol || j.Schedule != "" || j.Enabled ||
-		len(j.Roles) != 1 || j.Roles["teacher"] != "editingteacher" {
+		len(j.Roles) != 1 || j.Roles["teacher"] != "editingteacher" ||
+		j.TimeoutS != 120 || j.BatchMax != 50 || j.WriteParallel != 2 || j.ReadParallel != 8 {
 		t.Fatalf("updated job %+v", j)
 	}
 	if _, err := u.store.FindSyncJobByName(t.Context(), "renamed"); mih.ErrorCode(err) != mih.CodeNotFound {
