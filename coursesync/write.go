@@ -23,8 +23,8 @@ const (
 	// timeout, it is then grown (or shrunk) by how long Moodle took.
 	firstBatch = 10
 	// unknownAttempts is how many times a batch whose outcome was unknown (a timeout, an
-	// answer lost) is settled and sent again before the run stops.
-	unknownAttempts = 4
+	// answer lost, a database error) is settled and sent again before the run stops.
+	unknownAttempts = 6
 )
 
 // tuning is how an apply talks to Moodle: the job's settings with the defaults filled in.
@@ -76,6 +76,9 @@ type pacer struct {
 	size     int
 	limit    int // calls allowed in flight
 	inFlight int
+	// serial counts the answers to wait before calls may go in parallel again, after the
+	// database refused concurrent writes (a deadlock between two calls).
+	serial int
 }
 
 func newPacer(t tuning, maxSize int) *pacer {
@@ -122,14 +125,27 @@ func (p *pacer) answered(n int, d time.Duration) {
 	if perItem > 0 {
 		fits = int(p.target / perItem)
 	}
+	if p.serial > 0 {
+		p.serial--
+	}
 	switch {
 	case d > p.target:
 		p.size = max(1, min(p.size, fits))
 		p.limit = max(1, p.limit/2)
 	case d < p.target/2:
 		p.size = max(1, min(p.max, 2*p.size, max(fits, p.size)))
-		p.limit = min(p.parallel, p.limit+1)
+		if p.serial == 0 {
+			p.limit = min(p.parallel, p.limit+1)
+		}
 	}
+}
+
+// contended records a database error under concurrent writes (on PostgreSQL, parallel
+// enrolment calls deadlock now and then): one call at a time for the next 50 answers.
+func (p *pacer) contended() {
+	p.mu.Lock()
+	p.limit, p.serial = 1, 50
+	p.mu.Unlock()
 }
 
 // timedOut records a call of n items that got no answer in time.
@@ -358,9 +374,12 @@ func (w *writer[T]) send(ctx context.Context, idx []int, attempt int) error {
 		return moodleError(w.phase, err)
 	}
 	me, _ := errors.AsType[*moodle.Error](err)
-	if me.Kind == moodle.KindTimeout {
+	switch {
+	case me.Kind == moodle.KindTimeout:
 		w.pacer.timedOut(len(idx))
-	} else {
+	case how == unknown && me.Kind == moodle.KindException:
+		w.pacer.contended()
+	default:
 		w.pacer.answered(len(idx), took)
 	}
 

@@ -197,3 +197,26 @@ func TestPacer(t *testing.T) {
 		t.Errorf("after a timeout: size %d, limit %d; want 6, 1", p.batchSize(), p.limit)
 	}
 }
+
+// A database error under concurrent writes (a deadlock between two enrolment calls on
+// PostgreSQL) is read back, sent again, and the calls go one at a time for a while.
+func TestApply_DeadlockGoesSerial(t *testing.T) {
+	f := newFixture(t, nil)
+	f.users("alice", "bob")
+	f.src.setJSON(t, coursesSource(20, "alice", "bob"))
+	f.ws.FailNext(moodle.FuncEnrolUsers, 5, moodletest.Failure{Exception: &moodletest.Exception{Class: "dml_write_exception",
+		ErrorCode: "dmlwriteexception", Message: "Error writing to database", DebugInfo: "ERROR:  deadlock detected"}})
+	run := f.run(mih.SyncApply)
+	wantStatus(t, run, mih.SyncSucceeded)
+	if run.Counts.Applied.Enrol != 40 {
+		t.Fatalf("applied %+v, want 40 enrolments", run.Counts.Applied)
+	}
+	p := newPacer(tuning{target: time.Second, batchMax: 100, writeParallel: 4}, 100)
+	p.contended()
+	for range 10 {
+		p.answered(1, time.Millisecond)
+	}
+	if p.limit != 1 {
+		t.Errorf("after a deadlock and 10 quick answers: %d calls at once, want 1", p.limit)
+	}
+}
