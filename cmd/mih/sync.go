@@ -30,10 +30,6 @@ func runSyncRun(ctx context.Context, args, environ []string, stdout, stderr io.W
 	dry := fs.Bool("dry-run", false, "plan only: show what would change, change nothing")
 	csvPath := fs.String("csv", "", "write the missing-users report (username,course_shortname,role) to this file")
 	limit := fs.Int("limit", 50, "show at most this many items of each list of the plan (0: all)")
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprintf(stdout, "usage: mih sync run JOB [flags]\n\nPlans the course sync job JOB and, without --dry-run, applies the plan, in this process.\nExit codes: 0 succeeded, 1 failed or partial, 2 wrong command line, 3 no such job.\n\nFlags:\n%s", fs.FlagUsages())
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -108,10 +104,6 @@ func cliLogger(cfg *Config, w io.Writer) *slog.Logger {
 func runSyncList(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("sync list", pflag.ContinueOnError)
 	storeFlags(fs)
-	fs.SetOutput(stdout)
-	fs.Usage = func() {
-		fmt.Fprintf(stdout, "usage: mih sync list [flags]\n\nLists the course sync jobs and their last runs.\n\nFlags:\n%s", fs.FlagUsages())
-	}
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}

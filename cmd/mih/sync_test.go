@@ -291,7 +291,7 @@ func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 func TestCLI_SyncHelp(t *testing.T) {
 	for _, args := range [][]string{{"sync", "--help"}, {"sync", "-h"}, {"sync", "run", "--help"}, {"sync", "list", "--help"}} {
 		code, out, errOut := runCLI(t, nil, args...)
-		if code != 0 || !strings.Contains(out, "usage: mih sync") {
+		if code != 0 || !strings.Contains(strings.ToLower(out), "usage: mih sync") {
 			t.Errorf("%v: exit %d, %q %q", args, code, out, errOut)
 		}
 	}
