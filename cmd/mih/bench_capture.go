@@ -30,6 +30,9 @@ import (
 // latency of each capture runs from the moment the Web Service call returned (Moodle has
 // committed by then) to the moment the loopback receiver got the delivery. It then stays idle
 // for --idle and reports the tailer's queries per second on Moodle's database and the hub's CPU.
+// With --plugin-secret, the site is also registered with that plugin_secret and the bench waits
+// for the batches the site's local_mih plugin posts at the end of each request: the plugin must
+// be set up beforehand with hub_url http://{--hub-listen}, site {--site} and the same secret.
 func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writer) error {
 	fs := pflag.NewFlagSet("bench-capture", pflag.ContinueOnError)
 	serveFlags(fs)
@@ -43,6 +46,9 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	idle := fs.Duration("idle", 60*time.Second, "then measure the idle cost for this long (0: skip)")
 	outage := fs.Duration("outage", 0, "the receiver answers 503 for this long from the first user on: reports dead deliveries and how long after its return the waiting ones arrived")
 	timeout := fs.Duration("timeout", 10*time.Minute, "give up after this long")
+	pluginSecret := fs.String("plugin-secret", "", "also measure the local_mih plugin: the whsec_… secret set in the plugin (local_mih/secret), registered as the site's plugin_secret")
+	hubListen := fs.String("hub-listen", "127.0.0.1:0", "the in-process hub's address (fix the port for --plugin-secret: the plugin's hub_url is http://ADDR)")
+	siteName := fs.String("site", "", "the site's name in the hub (the plugin's local_mih/site); default: a fresh name per run")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -74,6 +80,11 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	defer ws.Close()
 
 	run := "capture-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	name := run
+	if *siteName != "" {
+		name = *siteName
+	}
+	withPlugin := *pluginSecret != ""
 	rec := &captureReceiver{got: map[string]time.Time{}}
 	rln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -93,7 +104,11 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	svc.Name, svc.BaseURL = run, "http://"+rln.Addr().String()
 	rule := &mih.Rule{Name: run, Event: `\core\event\user_created`, Service: run, Method: "POST", Active: true,
 		Enrich: []string{}, Endpoint: "/in", Template: `{"id": "{{id}}", "user": {{relateduserid}}}`}
-	site := &mih.Site{Name: run, URL: *moodleURL, DB: *moodleDB, Prefix: *prefix, Tail: true, TailFrom: mih.TailFromLatest}
+	site := &mih.Site{Name: name, URL: *moodleURL, DB: *moodleDB, Prefix: *prefix, Tail: true, TailFrom: mih.TailFromLatest,
+		PluginSecret: *pluginSecret}
+	if err := site.Validate(); err != nil {
+		return usageError{err.Error()}
+	}
 	token := secret.NewToken()
 	for _, step := range []func() error{
 		func() error { return st.CreateService(ctx, svc) },
@@ -105,9 +120,9 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 			return fmt.Errorf("set the hub up: %w", err)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", *hubListen)
 	if err != nil {
-		return err
+		return fmt.Errorf("hub: %w", err)
 	}
 	hubURL := "http://" + ln.Addr().String() + "/"
 	hubCtx, stopHub := context.WithCancel(ctx)
@@ -117,7 +132,7 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 		stopHub()
 		<-hubDone
 		cleanup := context.WithoutCancel(ctx)
-		st.DeleteSite(cleanup, run)
+		st.DeleteSite(cleanup, name)
 		st.DeleteService(cleanup, run)
 	}()
 
@@ -128,9 +143,12 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 			return fmt.Errorf("the tailer did not start: %+v", status)
 		}
 		time.Sleep(100 * time.Millisecond)
-		status, _ = tailer.StoredStatus(ctx, st, run, time.Now())
+		status, _ = tailer.StoredStatus(ctx, st, name, time.Now())
 	}
 	fmt.Fprintf(stdout, "tailing %s (%s); creating %d users, %s apart on average\n", *moodleURL, status.DB, *events, *pause)
+	if withPlugin {
+		fmt.Fprintf(stdout, "waiting for local_mih's batches at %s as site %s\n", strings.TrimSuffix(hubURL, "/"), name)
+	}
 	back := time.Now().Add(*outage)
 	if *outage > 0 {
 		rec.downUntil(back)
@@ -138,8 +156,8 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	}
 
 	type sent struct {
-		user     int64
-		at, http time.Time
+		user            int64
+		began, at, http time.Time
 	}
 	var (
 		users []sent
@@ -158,14 +176,14 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	}()
 	for i := range *events {
 		time.Sleep(time.Duration(float64(*pause) * (0.5 + rand.Float64())))
-		name := fmt.Sprintf("%s-%d", run, i)
+		uname := fmt.Sprintf("%s-%d", run, i)
 		var created []struct {
 			ID int64 `json:"id"`
 		}
 		began := time.Now()
 		err := ws.Call(ctx, "core_user_create_users", map[string]any{"users": []map[string]any{{
-			"username": strings.ReplaceAll(name, "-", "_"), "firstname": "Bench", "lastname": strconv.Itoa(i),
-			"email": name + "@bench.invalid", "createpassword": 0, "auth": "manual", "password": "Bench-" + run + "-1aA!",
+			"username": strings.ReplaceAll(uname, "-", "_"), "firstname": "Bench", "lastname": strconv.Itoa(i),
+			"email": uname + "@bench.invalid", "createpassword": 0, "auth": "manual", "password": "Bench-" + run + "-1aA!",
 		}}}, &created)
 		at := time.Now()
 		if err != nil {
@@ -175,7 +193,7 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 			return fmt.Errorf("create user %d: Moodle returned %d users", i, len(created))
 		}
 		wsLat = append(wsLat, at.Sub(began))
-		s := sent{user: created[0].ID, at: at}
+		s := sent{user: created[0].ID, began: began, at: at}
 		if *withHTTP {
 			s.http = time.Now()
 			ev := map[string]any{"eventname": `\core\event\user_created`, "component": "core", "action": "created",
@@ -190,12 +208,19 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	}
 
 	if *outage > 0 {
-		return reportOutage(ctx, stdout, st, rec, back, userTimes(users, func(s sent) (int64, time.Time) { return s.user, s.at }))
+		captures := []string{tailer.Source}
+		if *withHTTP {
+			captures = append(captures, "http")
+		}
+		if withPlugin {
+			captures = append(captures, pluginSource)
+		}
+		return reportOutage(ctx, stdout, st, rec, back, captures, userTimes(users, func(s sent) (int64, time.Time) { return s.user, s.at }))
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	var tail, viaHTTP []time.Duration
+	var tail, viaHTTP, viaPlugin, pluginCall []time.Duration
 	for {
-		tail, viaHTTP = tail[:0], viaHTTP[:0]
+		tail, viaHTTP, viaPlugin, pluginCall = tail[:0], viaHTTP[:0], viaPlugin[:0], pluginCall[:0]
 		for _, u := range users {
 			if t, ok := rec.at("logstore", u.user); ok {
 				tail = append(tail, t.Sub(u.at))
@@ -203,9 +228,13 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 			if t, ok := rec.at("http", u.user); ok && *withHTTP {
 				viaHTTP = append(viaHTTP, t.Sub(u.http))
 			}
+			if t, ok := rec.at(pluginSource, u.user); ok && withPlugin {
+				viaPlugin = append(viaPlugin, t.Sub(u.at))
+				pluginCall = append(pluginCall, t.Sub(u.began))
+			}
 		}
 		want := len(users)
-		if len(tail) == want && (!*withHTTP || len(viaHTTP) == want) || time.Now().After(deadline) {
+		if len(tail) == want && (!*withHTTP || len(viaHTTP) == want) && (!withPlugin || len(viaPlugin) == want) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -220,8 +249,19 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	if *withHTTP {
 		report("HTTP API: post → receiver", viaHTTP)
 	}
+	if withPlugin {
+		// The plugin sends from a shutdown function, once the answer is written: the client
+		// can read the answer after the delivery arrived, so the first figure can be below
+		// zero. Moodle commits between the call's start and its answer: the second figure
+		// bounds commit → receiver from above.
+		report("local_mih plugin: WS return → receiver", viaPlugin)
+		report("local_mih plugin: WS call → receiver", pluginCall)
+	}
 	if len(tail) < len(users) {
 		return fmt.Errorf("only %d of %d tailed events arrived within 30 s", len(tail), len(users))
+	}
+	if len(viaPlugin) < len(users) && withPlugin {
+		return fmt.Errorf("only %d of %d events from local_mih arrived within 30 s: check its hub_url, site and secret, and Moodle's curlsecurityblockedhosts and curlsecurityallowedport", len(viaPlugin), len(users))
 	}
 
 	if *idle <= 0 {
@@ -230,7 +270,7 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 	// Idle: the tailer's own statement count (saved with its status), and this process's CPU,
 	// which is the hub's alone now that the load has stopped.
 	time.Sleep(2 * time.Second) // let the last deliveries and polls settle
-	s0, err := tailer.StoredStatus(ctx, st, run, time.Now())
+	s0, err := tailer.StoredStatus(ctx, st, name, time.Now())
 	if err != nil || s0 == nil {
 		return fmt.Errorf("read the tailer status: %v", err)
 	}
@@ -245,7 +285,7 @@ func runBenchCapture(ctx context.Context, args, environ []string, stdout io.Writ
 		return err
 	}
 	elapsed := time.Since(t0)
-	s1, err := tailer.StoredStatus(ctx, st, run, time.Now())
+	s1, err := tailer.StoredStatus(ctx, st, name, time.Now())
 	if err != nil || s1 == nil {
 		return fmt.Errorf("read the tailer status: %v", err)
 	}
@@ -268,7 +308,7 @@ func userTimes[T any](ss []T, f func(T) (int64, time.Time)) map[int64]time.Time 
 // reportOutage waits for every user's events (both captures) to arrive after the receiver is
 // back, and reports how long after its return the last of those created during the outage
 // arrived, and how many deliveries went dead.
-func reportOutage(ctx context.Context, stdout io.Writer, st mih.Store, rec *captureReceiver, back time.Time, users map[int64]time.Time) error {
+func reportOutage(ctx context.Context, stdout io.Writer, st mih.Store, rec *captureReceiver, back time.Time, captures []string, users map[int64]time.Time) error {
 	deadline := time.Now().Add(60 * time.Second)
 	if back.After(time.Now()) {
 		deadline = back.Add(60 * time.Second)
@@ -281,7 +321,7 @@ func reportOutage(ctx context.Context, stdout io.Writer, st mih.Store, rec *capt
 	for {
 		last, waiting, missing = 0, 0, 0
 		for user, at := range users {
-			for _, via := range []string{tailer.Source, "http"} {
+			for _, via := range captures {
 				got, ok := rec.at(via, user)
 				if !ok {
 					missing++
@@ -340,8 +380,11 @@ func postJSON(ctx context.Context, url, token string, body any) error {
 	return nil
 }
 
+// pluginSource prefixes the ids of the events local_mih sends.
+const pluginSource = "local_mih"
+
 // captureReceiver records when the delivery of each user's event arrived, by capture: the
-// tailer's events have ids logstore:…, the others came over HTTP.
+// tailer's events have ids logstore:…, the plugin's local_mih:…, the others came over HTTP.
 type captureReceiver struct {
 	mu   sync.Mutex
 	got  map[string]time.Time
@@ -372,8 +415,8 @@ func (r *captureReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	via := "http"
-	if strings.HasPrefix(p.ID, tailer.Source+":") {
-		via = tailer.Source
+	if src, _, ok := strings.Cut(p.ID, ":"); ok && (src == tailer.Source || src == pluginSource) {
+		via = src
 	}
 	key := via + ":" + strconv.FormatInt(p.User, 10)
 	r.mu.Lock()
