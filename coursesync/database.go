@@ -5,15 +5,10 @@ import (
 	"database/sql"
 	"fmt"
 	"html"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/moodle"
@@ -48,12 +43,10 @@ type DBParticipant struct {
 
 // Moodle's constants the queries use.
 const (
-	contextCourse     = 50 // CONTEXT_COURSE
-	enrolUserActive   = 0  // ENROL_USER_ACTIVE
-	enrolInstanceOn   = 0  // ENROL_INSTANCE_ENABLED
-	dbChunk           = 1000
-	dbConnectTimeout  = 10 * time.Second
-	dbApplicationName = "mih-coursesync"
+	contextCourse   = 50 // CONTEXT_COURSE
+	enrolUserActive = 0  // ENROL_USER_ACTIVE
+	enrolInstanceOn = 0  // ENROL_INSTANCE_ENABLED
+	dbChunk         = 1000
 )
 
 // sqlMoodleDB is MoodleDB on PostgreSQL (pgx) or MySQL/MariaDB (go-sql-driver/mysql).
@@ -65,69 +58,11 @@ type sqlMoodleDB struct {
 	now      func() time.Time
 }
 
-// OpenMoodleDB opens a site's database URL — postgres://… (any parameter pgx takes, like
-// sslmode or search_path) or mysql://user:pass@host:port/db?params (go-sql-driver/mysql's
-// parameters) — with Moodle's table prefix. A read-only user is enough. Errors never quote the
-// URL's password.
-func OpenMoodleDB(raw, prefix string) (MoodleDB, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" {
-		return nil, mih.Errorf(mih.CodeInvalid, "db: want a postgres://… or mysql://… URL")
-	}
-	pass, _ := u.User.Password()
-	m := &sqlMoodleDB{prefix: prefix, password: pass, now: time.Now}
-	switch strings.ToLower(u.Scheme) {
-	case "postgres", "postgresql":
-		cfg, err := pgx.ParseConfig(raw)
-		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: not a valid PostgreSQL URL")
-		}
-		if cfg.ConnectTimeout == 0 {
-			cfg.ConnectTimeout = dbConnectTimeout
-		}
-		if _, ok := cfg.RuntimeParams["application_name"]; !ok {
-			cfg.RuntimeParams["application_name"] = dbApplicationName
-		}
-		m.postgres = true
-		m.db = sql.OpenDB(stdlib.GetConnector(*cfg))
-	case "mysql", "mariadb":
-		q := u.Query()
-		socket := q.Get("socket")
-		q.Del("socket")
-		cfg, err := mysql.ParseDSN("/?" + q.Encode())
-		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: %s", m.scrub(err.Error()))
-		}
-		cfg.User = u.User.Username()
-		cfg.Passwd = pass
-		cfg.DBName = strings.TrimPrefix(u.Path, "/")
-		switch {
-		case cfg.DBName == "":
-			return nil, mih.Errorf(mih.CodeInvalid, "db: the MySQL URL names no database")
-		case socket != "":
-			cfg.Net, cfg.Addr = "unix", socket
-		default:
-			port := u.Port()
-			if port == "" {
-				port = "3306"
-			}
-			cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(u.Hostname(), port)
-		}
-		if cfg.Timeout == 0 {
-			cfg.Timeout = dbConnectTimeout
-		}
-		cfg.InterpolateParams = true
-		conn, err := mysql.NewConnector(cfg)
-		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: %s", m.scrub(err.Error()))
-		}
-		m.db = sql.OpenDB(conn)
-	default:
-		return nil, mih.Errorf(mih.CodeInvalid, "db: scheme %q: want postgres or mysql", u.Scheme)
-	}
-	m.db.SetMaxOpenConns(4)
-	m.db.SetConnMaxIdleTime(time.Minute)
-	return m, nil
+// NewMoodleDB reads Moodle's tables with the prefix from db, an open connection to a site's
+// database (package coursesync/moodledb opens one from the site's URL). postgres selects
+// PostgreSQL's placeholders; password is scrubbed from every error.
+func NewMoodleDB(db *sql.DB, postgres bool, prefix, password string) MoodleDB {
+	return &sqlMoodleDB{db: db, postgres: postgres, prefix: prefix, password: password, now: time.Now}
 }
 
 func (m *sqlMoodleDB) Close() error { return m.db.Close() }

@@ -45,8 +45,9 @@ type Config struct {
 	Gateway Gateway
 	// Client builds a site's Web Services client (nil: moodle.New with the site's URL and token).
 	Client func(site *mih.Site) (*moodle.Client, error)
-	// Database opens a site's database for reading (nil: OpenMoodleDB with the site's db URL
-	// and prefix). It is used only for sites that have a db URL.
+	// Database opens a site's database for reading; it is used only for sites that have a db
+	// URL. cmd/mih passes one built on package coursesync/moodledb; nil reads every site through
+	// its Web Services, with a warning in the plan.
 	Database func(site *mih.Site) (MoodleDB, error)
 	// Runner names this process in leases and runs; unique per process (host:pid:start).
 	Runner string
@@ -142,7 +143,9 @@ func New(cfg Config) *Runner {
 		r.progressEvery = DefaultProgressEvery
 	}
 	if r.database == nil {
-		r.database = func(site *mih.Site) (MoodleDB, error) { return OpenMoodleDB(site.DB, site.Prefix) }
+		r.database = func(*mih.Site) (MoodleDB, error) {
+			return nil, mih.Errorf(mih.CodeUnavailable, "this process has no reader for Moodle databases")
+		}
 	}
 	if r.newClient == nil {
 		log := r.log

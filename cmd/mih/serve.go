@@ -265,7 +265,7 @@ func (h *hub) buildWorkers() error {
 	syncTransport := rest.New(rest.Options{Version: Version, MaxResponseBody: coursesync.DefaultMaxSourceBytes + 1})
 	h.closers = append(h.closers, syncTransport)
 	syncGateway := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: syncTransport}, gateway.Options{Guard: h.circuits, Logger: logger})
-	h.sync = coursesync.NewScheduler(coursesync.New(coursesync.Config{Store: st, Gateway: syncGateway, Runner: h.owner, Logger: logger}),
+	h.sync = coursesync.NewScheduler(coursesync.New(coursesync.Config{Store: st, Gateway: syncGateway, Runner: h.owner, Logger: logger, Database: openMoodleDB}),
 		coursesync.SchedulerOptions{Interval: cfg.PollInterval, Logger: logger})
 	return nil
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/breaker"
 	"github.com/mihhub/mih/coursesync"
+	"github.com/mihhub/mih/coursesync/moodledb"
 	"github.com/mihhub/mih/gateway"
 	"github.com/mihhub/mih/ops"
 	"github.com/mihhub/mih/transport/rest"
@@ -60,7 +61,7 @@ func runSyncRun(ctx context.Context, args, environ []string, stdout, stderr io.W
 	tr := rest.New(rest.Options{Version: Version, MaxResponseBody: coursesync.DefaultMaxSourceBytes + 1})
 	defer tr.Close()
 	gw := gateway.New(map[mih.ServiceType]mih.Transport{mih.ServiceREST: tr}, gateway.Options{Guard: circuits, Logger: logger})
-	runner := coursesync.New(coursesync.Config{Store: st, Gateway: gw, Runner: owner, Logger: logger})
+	runner := coursesync.New(coursesync.Config{Store: st, Gateway: gw, Runner: owner, Logger: logger, Database: openMoodleDB})
 
 	kind := mih.SyncApply
 	if *dry {
@@ -385,4 +386,13 @@ func (p *progress) finish() {
 	case p.last.Phase != "":
 		p.line(p.last)
 	}
+}
+
+// openMoodleDB opens a site's database for the planner's reads (sites with a db URL).
+func openMoodleDB(site *mih.Site) (coursesync.MoodleDB, error) {
+	c, err := moodledb.Open(site.DB)
+	if err != nil {
+		return nil, err
+	}
+	return coursesync.NewMoodleDB(c.DB, c.Postgres, site.Prefix, c.Password), nil
 }

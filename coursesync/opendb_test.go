@@ -1,0 +1,12 @@
+package coursesync
+
+import "github.com/mihhub/mih/coursesync/moodledb"
+
+// OpenMoodleDB opens a site's database as the processes that run syncs do (cmd/mih).
+func OpenMoodleDB(raw, prefix string) (MoodleDB, error) {
+	c, err := moodledb.Open(raw)
+	if err != nil {
+		return nil, err
+	}
+	return NewMoodleDB(c.DB, c.Postgres, prefix, c.Password), nil
+}
