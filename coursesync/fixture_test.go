@@ -136,7 +136,7 @@ func newFixtureOn(t testing.TB, st mih.Store, job func(*mih.SyncJob), opts ...fi
 		t.Fatal(err)
 	}
 	f.gw = newGateway(t)
-	cfg := Config{Store: st, Gateway: f.gw, Runner: "test-runner",
+	cfg := Config{Store: st, Gateway: f.gw, Runner: "test-runner", Database: openSiteDB,
 		Logger: slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	for _, o := range opts {
 		o(&cfg)

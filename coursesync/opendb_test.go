@@ -1,6 +1,9 @@
 package coursesync
 
-import "github.com/mihhub/mih/coursesync/moodledb"
+import (
+	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/coursesync/moodledb"
+)
 
 // OpenMoodleDB opens a site's database as the processes that run syncs do (cmd/mih).
 func OpenMoodleDB(raw, prefix string) (MoodleDB, error) {
@@ -10,3 +13,6 @@ func OpenMoodleDB(raw, prefix string) (MoodleDB, error) {
 	}
 	return NewMoodleDB(c.DB, c.Postgres, prefix, c.Password), nil
 }
+
+// openSiteDB is Config.Database as cmd/mih sets it.
+func openSiteDB(site *mih.Site) (MoodleDB, error) { return OpenMoodleDB(site.DB, site.Prefix) }

@@ -190,7 +190,7 @@ func TestRealMoodle(t *testing.T) {
 	if err := st.CreateSyncJob(ctx, job); err != nil {
 		t.Fatal(err)
 	}
-	runner := New(Config{Store: st, Gateway: newGateway(t), Runner: "real-test",
+	runner := New(Config{Store: st, Gateway: newGateway(t), Runner: "real-test", Database: openSiteDB,
 		Client: func(s *mih.Site) (*moodle.Client, error) {
 			return moodle.New(s.URL, s.Token, moodle.Options{HTTPClient: &http.Client{Transport: counter}})
 		}})
