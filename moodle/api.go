@@ -273,11 +273,13 @@ func (c *Client) EnrolledUsers(ctx context.Context, courseID int64, opts Enrolle
 
 // EnrolmentUpdate is the wanted status and dates of an existing manual enrolment.
 type EnrolmentUpdate struct {
-	CourseID  int64 `moodle:"courseid"`
-	UserID    int64 `moodle:"userid"`
-	Suspend   bool  `moodle:"suspend"`
-	TimeStart int64 `moodle:"timestart"`
-	TimeEnd   int64 `moodle:"timeend"`
+	CourseID int64 `moodle:"courseid"`
+	UserID   int64 `moodle:"userid"`
+	Suspend  bool  `moodle:"suspend"`
+	// TimeStart and TimeEnd, when nil, are not sent and the enrolment keeps its dates (0 clears
+	// one): a suspension or reactivation must not wipe an enrolment's time window.
+	TimeStart *int64 `moodle:"timestart,omitempty"`
+	TimeEnd   *int64 `moodle:"timeend,omitempty"`
 }
 
 // UpdateEnrolments sets the status and dates of existing manual enrolments through the hub's

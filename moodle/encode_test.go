@@ -56,6 +56,10 @@ func TestEncodeParams(t *testing.T) {
 		{name: "nil pointer sends nothing, zero pointer sends zero", params: map[string]any{"a": (*int64)(nil), "b": &zero}, want: "b=0"},
 		{name: "numbers", params: map[string]any{"f": 1.5, "g": float32(0.25), "i": -3, "u": uint8(7), "n": json.Number("12")},
 			want: "f=1.5&g=0.25&i=-3&n=12&u=7"},
+		{name: "enrolment update without dates keeps them", params: map[string]any{"enrolments": []moodle.EnrolmentUpdate{
+			{CourseID: 3, UserID: 4, Suspend: true}, {CourseID: 3, UserID: 5, TimeStart: &zero, TimeEnd: &zero}}},
+			want: "enrolments[0][courseid]=3&enrolments[0][userid]=4&enrolments[0][suspend]=1" +
+				"&enrolments[1][courseid]=3&enrolments[1][userid]=5&enrolments[1][suspend]=0&enrolments[1][timestart]=0&enrolments[1][timeend]=0"},
 		{name: "text marshaler", params: map[string]any{"l": level("x")}, want: "l=L-x"},
 		{name: "integer map keys in numeric order", params: map[string]any{"v": map[int]string{10: "b", 2: "a"}}, want: "v[2]=a&v[10]=b"},
 		{name: "special characters in values", params: map[string]string{"s": "a&b=c+d e%/ü[0]\n"}, want: "s=a&b=c+d e%/ü[0]\n"},

@@ -141,9 +141,9 @@ var functions = map[string]function{
 		params: single(field{"enrolments", list(single(
 			field{"courseid", val(paramInt)},
 			field{"userid", val(paramInt)},
-			field{"suspend", withDefault(paramInt, int64(0))},
-			field{"timestart", withDefault(paramInt, int64(0))},
-			field{"timeend", withDefault(paramInt, int64(0))},
+			field{"suspend", optional(paramInt)},
+			field{"timestart", optional(paramInt)},
+			field{"timeend", optional(paramInt)},
 		))}),
 		write: true,
 		run:   func(s *Server, _ *caller, p map[string]any) (any, *Exception) { return s.updateEnrolments(p) },
@@ -827,8 +827,8 @@ func (s *Server) submitEnrolmentForm(p map[string]any) (any, *Exception) {
 
 // updateEnrolments is local_mih_update_enrolments, the hub's Moodle plugin's function: each
 // enrolment on its own, through the course's first enabled manual instance, by
-// update_user_enrol — status and dates change, no hook, no message. One that cannot be updated
-// is a warning whose itemid is its index in the call.
+// update_user_enrol — status and dates change (an omitted one is kept), no hook, no message.
+// One that cannot be updated is a warning whose itemid is its index in the call.
 func (s *Server) updateEnrolments(p map[string]any) (any, *Exception) {
 	st := s.st
 	warnings := []map[string]any{}
@@ -853,12 +853,22 @@ func (s *Server) updateEnrolments(p map[string]any) (any, *Exception) {
 			warn(i, "notenrolled", fmt.Sprintf("User %d is not enrolled in course %d through its manual instance", userID, courseID))
 			continue
 		}
-		status := statusActive
-		if v, _ := num(e, "suspend"); v != 0 {
-			status = statusSuspended
+		// An omitted field stays as it is (update_user_enrol with null).
+		status := ue.status
+		if v, ok := num(e, "suspend"); ok {
+			status = statusActive
+			if v != 0 {
+				status = statusSuspended
+			}
 		}
-		start, _ := num(e, "timestart")
-		end, _ := num(e, "timeend")
+		start, ok := num(e, "timestart")
+		if !ok {
+			start = ue.timestart
+		}
+		end, ok := num(e, "timeend")
+		if !ok {
+			end = ue.timeend
+		}
 		st.updateEnrolment(ue, start, end, status)
 		updated++
 	}

@@ -554,6 +554,15 @@ func TestServer_WelcomeMessages(t *testing.T) {
 		t.Errorf("enrolment %+v, %d notifications: want active and no message", s.Enrolments(c)[0], len(s.Notifications()))
 	}
 
+	// Dates given are set; omitted ones, as in a suspension, are kept.
+	wantOK(t, call(t, s, "local_mih_update_enrolments", fmt.Sprintf(
+		"enrolments[0][courseid]=%d&enrolments[0][userid]=%d&enrolments[0][timestart]=100&enrolments[0][timeend]=200", c, u)), &upd)
+	wantOK(t, call(t, s, "local_mih_update_enrolments", fmt.Sprintf(
+		"enrolments[0][courseid]=%d&enrolments[0][userid]=%d&enrolments[0][suspend]=1", c, u)), &upd)
+	if e := s.Enrolments(c)[0]; !e.Suspended || e.TimeStart != 100 || e.TimeEnd != 200 || len(s.Notifications()) != 2 {
+		t.Errorf("after a suspension: %+v, %d notifications: want suspended, window 100-200 kept, no message", e, len(s.Notifications()))
+	}
+
 	s.SetMailFailing(true)
 	u2 := s.AddUser(moodletest.User{Username: "u2", FirstName: "U", LastName: "Two", Email: "u2@example.edu"})
 	a := call(t, s, "enrol_manual_enrol_users", fmt.Sprintf("enrolments[0][roleid]=5&enrolments[0][userid]=%d&enrolments[0][courseid]=%d", u2, c))

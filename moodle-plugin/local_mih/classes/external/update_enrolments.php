@@ -48,9 +48,11 @@ class update_enrolments extends external_api {
             'enrolments' => new external_multiple_structure(new external_single_structure([
                 'courseid' => new external_value(PARAM_INT, 'The course'),
                 'userid' => new external_value(PARAM_INT, 'The enrolled user'),
-                'suspend' => new external_value(PARAM_INT, '1: suspended, 0: active', VALUE_DEFAULT, 0),
-                'timestart' => new external_value(PARAM_INT, 'Start of the enrolment, 0: none', VALUE_DEFAULT, 0),
-                'timeend' => new external_value(PARAM_INT, 'End of the enrolment, 0: none', VALUE_DEFAULT, 0),
+                // Omitted means unchanged: a suspension must not wipe the enrolment's dates.
+                'suspend' => new external_value(PARAM_INT, '1: suspended, 0: active; omitted: unchanged', VALUE_OPTIONAL),
+                'timestart' => new external_value(PARAM_INT, 'Start of the enrolment, 0: none; omitted: unchanged',
+                    VALUE_OPTIONAL),
+                'timeend' => new external_value(PARAM_INT, 'End of the enrolment, 0: none; omitted: unchanged', VALUE_OPTIONAL),
             ])),
         ]);
     }
@@ -96,8 +98,12 @@ class update_enrolments extends external_api {
                     ' through its manual instance');
                 continue;
             }
-            $status = $e['suspend'] ? ENROL_USER_SUSPENDED : ENROL_USER_ACTIVE;
-            $plugin->update_user_enrol($instance, $e['userid'], $status, $e['timestart'], $e['timeend']);
+            // update_user_enrol() leaves a null field as it is.
+            $status = null;
+            if (isset($e['suspend'])) {
+                $status = $e['suspend'] ? ENROL_USER_SUSPENDED : ENROL_USER_ACTIVE;
+            }
+            $plugin->update_user_enrol($instance, $e['userid'], $status, $e['timestart'] ?? null, $e['timeend'] ?? null);
             $updated++;
         }
         return ['updated' => $updated, 'warnings' => $warnings];
