@@ -70,16 +70,8 @@ func (s *Store) FindInboundEndpoints(ctx context.Context) ([]*mih.InboundEndpoin
 	if err != nil {
 		return nil, fmt.Errorf("find inbound endpoints: %w", err)
 	}
-	defer rows.Close()
-	out := []*mih.InboundEndpoint{}
-	for rows.Next() {
-		e, err := s.scanInboundEndpoint(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find inbound endpoints: %w", err)
-		}
-		out = append(out, e)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanAll(rows, s.scanInboundEndpoint)
+	if err != nil {
 		return nil, fmt.Errorf("find inbound endpoints: %w", err)
 	}
 	return out, nil
@@ -192,16 +184,8 @@ func (s *Store) FindInboundRules(ctx context.Context, endpoint string) ([]*mih.I
 	if err != nil {
 		return nil, fmt.Errorf("find inbound rules: %w", err)
 	}
-	defer rows.Close()
-	out := []*mih.InboundRule{}
-	for rows.Next() {
-		r, err := scanInboundRule(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find inbound rules: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanAll(rows, scanInboundRule)
+	if err != nil {
 		return nil, fmt.Errorf("find inbound rules: %w", err)
 	}
 	return out, nil

@@ -51,16 +51,8 @@ func (s *Store) FindRules(ctx context.Context, f mih.RuleFilter) ([]*mih.Rule, e
 	if err != nil {
 		return nil, fmt.Errorf("find rules: %w", err)
 	}
-	defer rows.Close()
-	out := []*mih.Rule{}
-	for rows.Next() {
-		r, err := scanRule(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find rules: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanAll(rows, scanRule)
+	if err != nil {
 		return nil, fmt.Errorf("find rules: %w", err)
 	}
 	return out, nil

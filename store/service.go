@@ -104,16 +104,8 @@ func (s *Store) FindServices(ctx context.Context) ([]*mih.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find services: %w", err)
 	}
-	defer rows.Close()
-	out := []*mih.Service{}
-	for rows.Next() {
-		svc, err := s.scanService(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find services: %w", err)
-		}
-		out = append(out, svc)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanAll(rows, s.scanService)
+	if err != nil {
 		return nil, fmt.Errorf("find services: %w", err)
 	}
 	return out, nil

@@ -68,16 +68,8 @@ func (s *Store) FindSites(ctx context.Context) ([]*mih.Site, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find sites: %w", err)
 	}
-	defer rows.Close()
-	out := []*mih.Site{}
-	for rows.Next() {
-		site, err := s.scanSite(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find sites: %w", err)
-		}
-		out = append(out, site)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanAll(rows, s.scanSite)
+	if err != nil {
 		return nil, fmt.Errorf("find sites: %w", err)
 	}
 	return out, nil

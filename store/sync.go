@@ -54,16 +54,8 @@ func (s *Store) FindSyncJobs(ctx context.Context) ([]*mih.SyncJob, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find sync jobs: %w", err)
 	}
-	defer rows.Close()
-	out := []*mih.SyncJob{}
-	for rows.Next() {
-		j, err := s.scanSyncJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find sync jobs: %w", err)
-		}
-		out = append(out, j)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanAll(rows, s.scanSyncJob)
+	if err != nil {
 		return nil, fmt.Errorf("find sync jobs: %w", err)
 	}
 	return out, nil

@@ -58,16 +58,8 @@ func (s *Store) FindTokens(ctx context.Context) ([]*mih.Token, error) {
 	if err != nil {
 		return nil, fmt.Errorf("find tokens: %w", err)
 	}
-	defer rows.Close()
-	out := []*mih.Token{}
-	for rows.Next() {
-		t, err := scanToken(rows)
-		if err != nil {
-			return nil, fmt.Errorf("find tokens: %w", err)
-		}
-		out = append(out, t)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := scanAll(rows, scanToken)
+	if err != nil {
 		return nil, fmt.Errorf("find tokens: %w", err)
 	}
 	return out, nil
