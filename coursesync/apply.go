@@ -340,11 +340,18 @@ func (a *applier) enrol(ctx context.Context) error {
 	}
 	items = a.resolve(items)
 	ph := a.phase(mih.PhaseEnrol, len(items))
-	var batched, edited []enrolItem
+	// Moodle sends a new enrolment's welcome message "from the course contact" (an editing
+	// teacher), looked up as the student is enrolled: a course without one yet sends nothing.
+	// Participants whose role is not the job's default (its teachers) therefore go in a wave of
+	// their own, finished before the students' batches start, which may run in parallel.
+	var contacts, batched, edited []enrolItem
 	for _, it := range items {
-		if it.edit {
+		switch {
+		case it.edit:
 			edited = append(edited, it)
-		} else {
+		case it.e.Role != a.p.job.DefaultRole:
+			contacts = append(contacts, it)
+		default:
 			batched = append(batched, it)
 		}
 	}
@@ -363,8 +370,10 @@ func (a *applier) enrol(ctx context.Context) error {
 		a.rep.fail(it.action, it.e.Course, it.e.User, err)
 		a.mu.Unlock()
 	}
-	if err := run(ctx, ph, a.enrolWriter(ph, batched, false, count, fail)); err != nil {
-		return err
+	for _, wave := range [][]enrolItem{contacts, batched} {
+		if err := run(ctx, ph, a.enrolWriter(ph, wave, false, count, fail)); err != nil {
+			return err
+		}
 	}
 	return run(ctx, ph, a.editWriter(ph, edited, false, count, fail))
 }

@@ -98,15 +98,18 @@ func (f *fixture) giveSiteDB(db *siteDB) {
 }
 
 // changes is a course where a suspension, a reactivation and a role change are due: alice
-// becomes a teacher, bob left (suspended), carol came back (reactivated), dave is new.
+// becomes a teacher, bob left (suspended), carol came back (reactivated), dave is new; erin
+// teaches it throughout (the course contact welcome messages come from).
 func changes(f *fixture) {
-	ids := f.users("alice", "bob", "carol", "dave")
+	ids := f.users("alice", "bob", "carol", "dave", "erin")
 	cid := f.ws.AddCourse(moodletest.Course{ShortName: "GEO", FullName: "Geography", CategoryID: 1})
+	f.ws.Enrol(moodletest.Enrolment{CourseID: cid, UserID: ids["erin"]}, moodletest.RoleEditingTeacher)
 	f.ws.Enrol(moodletest.Enrolment{CourseID: cid, UserID: ids["alice"]}, moodletest.RoleStudent)
 	f.ws.Enrol(moodletest.Enrolment{CourseID: cid, UserID: ids["bob"]}, moodletest.RoleStudent)
 	f.ws.Enrol(moodletest.Enrolment{CourseID: cid, UserID: ids["carol"], Suspended: true}, moodletest.RoleStudent)
 	f.src.setJSON(f.t, []any{map[string]any{"shortname": "GEO", "name": "Geography", "participants": []any{
-		map[string]any{"username": "alice", "roleid": "teacher"}, map[string]any{"username": "carol"}, map[string]any{"username": "dave"}}}})
+		map[string]any{"username": "alice", "roleid": "teacher"}, map[string]any{"username": "carol"}, map[string]any{"username": "dave"},
+		map[string]any{"username": "erin", "roleid": "teacher"}}}})
 }
 
 // Suspending, reactivating and changing a role send no welcome message: only the new enrolment
@@ -127,7 +130,7 @@ func TestRun_NoWelcomeOnSuspendReactivate(t *testing.T) {
 			if run.Counts.Applied != (mih.SyncActionCounts{Enrol: 1, Reactivate: 1, RoleChanges: 1, Suspend: 1}) || len(run.Plan.Warnings) != 0 {
 				t.Errorf("applied %+v, warnings %q", run.Counts.Applied, run.Plan.Warnings)
 			}
-			want := map[string]enrolState{"alice": {roles: editing}, "bob": {roles: student, suspended: true}, "carol": {roles: student}, "dave": {roles: student}}
+			want := map[string]enrolState{"alice": {roles: editing}, "bob": {roles: student, suspended: true}, "carol": {roles: student}, "dave": {roles: student}, "erin": {roles: editing}}
 			if got := f.enrolments("GEO"); fmt.Sprint(got) != fmt.Sprint(want) {
 				t.Errorf("enrolments %v, want %v", got, want)
 			}
@@ -193,4 +196,43 @@ func TestRun_ReadsFromDatabase(t *testing.T) {
 	if c.ByFunction[moodle.FuncEnrolledUsers] != 0 || c.Total != 1 || db.reads > 4 {
 		t.Errorf("second run: %v Web Service calls, %d database reads: want the site info only and at most 4 reads", c.ByFunction, db.reads)
 	}
+}
+
+// A new course's welcome messages come from its teacher, so its teachers are enrolled before its
+// students, whatever the order of the source and however the batches are cut: every student
+// gets Moodle's welcome, as when a teacher enrols them by hand. The teachers enrolled into a
+// course that had none get none (Moodle looks the contact up before giving the new role).
+func TestRun_TeachersEnrolledFirst(t *testing.T) {
+	f := newFixture(t, func(j *mih.SyncJob) { j.BatchMax, j.WriteParallel = 2, 4 })
+	const courses, students = 4, 5
+	var names []string
+	for i := range students + 1 {
+		names = append(names, fmt.Sprintf("user%d", i))
+	}
+	f.users(names...)
+	var list []any
+	for c := range courses {
+		var parts []any
+		for _, n := range names[1:] {
+			parts = append(parts, map[string]any{"username": n})
+		}
+		// The teacher comes last in the source.
+		parts = append(parts, map[string]any{"username": names[0], "roleid": "teacher"})
+		list = append(list, map[string]any{"shortname": fmt.Sprintf("NEW%d", c), "name": "New", "participants": parts})
+	}
+	f.src.setJSON(t, list)
+	wantStatus(t, f.run(mih.SyncApply), mih.SyncSucceeded)
+	welcomed := map[int64]int{}
+	for _, n := range f.ws.Notifications() {
+		welcomed[n.CourseID]++
+	}
+	if len(welcomed) != courses {
+		t.Fatalf("welcome messages per course %v: want %d courses", welcomed, courses)
+	}
+	for c, n := range welcomed {
+		if n != students {
+			t.Errorf("course %d: %d welcome messages, want %d (one per student)", c, n, students)
+		}
+	}
+	f.noChanges()
 }

@@ -30,7 +30,8 @@
 //   - Moodle 4.4 and later's course welcome message: enrol_user dispatches after_user_enrolled
 //     for a new enrolment and for an update alike, so enrol_manual_enrol_users sends the
 //     welcome again on a suspension or reactivation (Notifications counts them, SetWelcomeMessage
-//     turns a course's off); core_enrol_submit_user_enrolment_form refusing token calls (its
+//     turns a course's off), sent from the course contact, so not at all while the course has
+//     no editing teacher; core_enrol_submit_user_enrolment_form refusing token calls (its
 //     form wants the session's sesskey); the hub plugin's local_mih_update_enrolments changing
 //     status and dates through update_user_enrol, which sends nothing; with SetMailFailing the
 //     messages, sent after the transaction committed, fail and the call answers "Message was not

@@ -514,6 +514,14 @@ func TestServer_WelcomeMessages(t *testing.T) {
 	s := moodletest.NewServer(t, moodletest.Options{})
 	u := s.AddUser(moodletest.User{Username: "u1", FirstName: "U", LastName: "One", Email: "u1@example.edu"})
 	c := s.AddCourse(moodletest.Course{ShortName: "C1", FullName: "Course", CategoryID: 1})
+	teacher := s.AddUser(moodletest.User{Username: "t1", FirstName: "T", LastName: "One", Email: "t1@example.edu"})
+	// The message comes from the course contact: none yet, no message.
+	wantOK(t, call(t, s, "enrol_manual_enrol_users", fmt.Sprintf("enrolments[0][roleid]=5&enrolments[0][userid]=%d&enrolments[0][courseid]=%d", u, c)), nil)
+	if n := len(s.Notifications()); n != 0 {
+		t.Fatalf("%d notifications in a course without a teacher, want 0", n)
+	}
+	wantOK(t, call(t, s, "enrol_manual_unenrol_users", fmt.Sprintf("enrolments[0][userid]=%d&enrolments[0][courseid]=%d", u, c)), nil)
+	s.Enrol(moodletest.Enrolment{CourseID: c, UserID: teacher}, moodletest.RoleEditingTeacher)
 	enrol := func(suspend int) answer {
 		return call(t, s, "enrol_manual_enrol_users", fmt.Sprintf("enrolments[0][roleid]=5&enrolments[0][userid]=%d&enrolments[0][courseid]=%d&enrolments[0][suspend]=%d", u, c, suspend))
 	}
@@ -566,7 +574,7 @@ func TestServer_WelcomeMessages(t *testing.T) {
 	s.SetMailFailing(true)
 	u2 := s.AddUser(moodletest.User{Username: "u2", FirstName: "U", LastName: "Two", Email: "u2@example.edu"})
 	a := call(t, s, "enrol_manual_enrol_users", fmt.Sprintf("enrolments[0][roleid]=5&enrolments[0][userid]=%d&enrolments[0][courseid]=%d", u2, c))
-	if !strings.Contains(a.body, `"errorcode":"Message was not sent."`) || len(s.Enrolments(c)) != 2 {
+	if !strings.Contains(a.body, `"errorcode":"Message was not sent."`) || len(s.Enrolments(c)) != 3 {
 		t.Errorf("failing mail: %s, %d enrolments: want the exception and the enrolment made", a.body, len(s.Enrolments(c)))
 	}
 }

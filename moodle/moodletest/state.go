@@ -413,7 +413,9 @@ func (st *state) setCourse(co *course, next Course) {
 // roles the user already holds — never replacing them. As in Moodle 4.4 and later, enrol_user
 // then dispatches the after_user_enrolled hook whether the enrolment is new or not, and
 // enrol_manual answers it with the course welcome message when the instance sends one: it
-// returns whether a welcome message is due.
+// returns whether a welcome message is due. The instance sends it "from the course contact", the
+// first user holding the site's course contact role (editingteacher) in the course, looked up
+// when the hook runs, before the new role is assigned; a course without one sends nothing.
 func (st *state) enrol(co *course, userID, roleID int64, timestart, timeend int64, status int) (welcome bool) {
 	now := st.now()
 	if ue := co.enrolments[userID]; ue != nil {
@@ -428,10 +430,23 @@ func (st *state) enrol(co *course, userID, roleID int64, timestart, timeend int6
 		}
 		st.userCourses[userID][co.ID] = true
 	}
+	// The hook runs before enrol_user assigns the role: a teacher's own enrolment finds no
+	// contact in a course that had none.
+	welcome = !co.noWelcome && st.hasContact(co)
 	if roleID != 0 {
 		st.assign(co.ctx, userID, roleID)
 	}
-	return !co.noWelcome
+	return welcome
+}
+
+// hasContact reports whether a course has a course contact to send its welcome message from.
+func (st *state) hasContact(co *course) bool {
+	for _, roles := range st.assignments[co.ctx] {
+		if roles[RoleEditingTeacher] {
+			return true
+		}
+	}
+	return false
 }
 
 // updateEnrolment is enrol_plugin::update_user_enrol: the enrolment's times and status, and
