@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"slices"
@@ -48,7 +49,8 @@ const (
 
 // syncFields are the form fields an error message may start with.
 var syncFields = []string{"name", "site", "source_service", "source_path", "category", "match_field",
-	"roles", "role_ids", "default_role", "removal", "update_courses", "schedule", "enabled"}
+	"roles", "role_ids", "default_role", "removal", "update_courses", "schedule", "enabled",
+	"timeout_s", "batch_max", "write_parallel", "read_parallel"}
 
 func (f *syncForm) fail(field, format string, args ...any) {
 	if field == "" {
@@ -101,6 +103,15 @@ func newSyncForm(j *mih.SyncJob, isNew bool) *syncForm {
 	v["update_courses"] = strconv.FormatBool(j.UpdateCourses)
 	v["schedule"] = j.Schedule
 	v["enabled"] = strconv.FormatBool(j.Enabled)
+	v["timeout_s"], v["batch_max"], v["write_parallel"], v["read_parallel"] = "", "", "", ""
+	if j.TimeoutS > 0 {
+		v["timeout_s"] = num64(j.TimeoutS)
+	}
+	for k, n := range map[string]int{"batch_max": j.BatchMax, "write_parallel": j.WriteParallel, "read_parallel": j.ReadParallel} {
+		if n > 0 {
+			v[k] = strconv.Itoa(n)
+		}
+	}
 	f.Roles = syncRoleRows(j)
 	ids := slices.SortedFunc(maps.Keys(j.RoleIDs), func(a, b string) int {
 		return cmp.Or(cmp.Compare(j.RoleIDs[a], j.RoleIDs[b]), cmp.Compare(a, b))
@@ -150,7 +161,7 @@ func parseSyncForm(r *http.Request, old *mih.SyncJob) (*mih.SyncJob, *syncForm) 
 	get := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	v := f.V
 	for _, k := range []string{"name", "site", "source_service", "source_path", "category_kind", "category",
-		"match_field", "default_role", "removal", "schedule"} {
+		"match_field", "default_role", "removal", "schedule", "timeout_s", "batch_max", "write_parallel", "read_parallel"} {
 		v[k] = get(k)
 	}
 	v["update_courses"] = strconv.FormatBool(r.PostFormValue("update_courses") != "")
@@ -163,10 +174,28 @@ func parseSyncForm(r *http.Request, old *mih.SyncJob) (*mih.SyncJob, *syncForm) 
 	j.Name, j.Site, j.SourceService, j.SourcePath = v["name"], v["site"], v["source_service"], v["source_path"]
 	j.MatchField, j.DefaultRole, j.Removal, j.Schedule = v["match_field"], v["default_role"], v["removal"], v["schedule"]
 	j.UpdateCourses, j.Enabled = v["update_courses"] == "true", v["enabled"] == "true"
-	if old != nil {
-		// The settings of the job's calls to Moodle are not on the form (the API sets them):
-		// an edit keeps them.
-		j.TimeoutS, j.BatchMax, j.WriteParallel, j.ReadParallel = old.TimeoutS, old.BatchMax, old.WriteParallel, old.ReadParallel
+	// The settings of the job's calls to Moodle: empty is 0, the default; their ranges are
+	// the job's own rules, checked with the rest.
+	if t := v["timeout_s"]; t != "" {
+		n, err := strconv.ParseFloat(t, 64)
+		if err != nil || math.IsNaN(n) || math.IsInf(n, 0) {
+			f.fail("timeout_s", "want a number of seconds, or nothing for the default (60)")
+		} else {
+			j.TimeoutS = n
+		}
+	}
+	for _, in := range []struct {
+		field string
+		dst   *int
+	}{{"batch_max", &j.BatchMax}, {"write_parallel", &j.WriteParallel}, {"read_parallel", &j.ReadParallel}} {
+		if t := v[in.field]; t != "" {
+			n, err := strconv.Atoi(t)
+			if err != nil {
+				f.fail(in.field, "want a whole number, or nothing for the default")
+				continue
+			}
+			*in.dst = n
+		}
 	}
 
 	switch c := v["category"]; {

@@ -433,7 +433,7 @@ func TestSync_Edit(t *testing.T) {
 	if r := u.post("/sync", syncJobForm("webcourse")); r.status != http.StatusSeeOther {
 		t.Fatalf("create: %d", r.status)
 	}
-	// Settings the form does not show, set through the API, survive an edit.
+	// The settings of the job's calls to Moodle, set through the API, are on the form.
 	stored, err := u.store.FindSyncJobByName(t.Context(), "webcourse")
 	if err != nil {
 		t.Fatal(err)
@@ -444,7 +444,8 @@ func TestSync_Edit(t *testing.T) {
 	}
 	edit := u.get("/sync/webcourse/edit")
 	must(t, edit, http.StatusOK, `name="roles.name" value="aluno"`, `value="CRON_TZ=UTC 30 5 * * *"`,
-		`id="f-removal-suspend" name="removal" value="suspend" checked`, "a sync job cannot be renamed")
+		`id="f-removal-suspend" name="removal" value="suspend" checked`, "a sync job cannot be renamed",
+		`name="timeout_s" value="120"`, `name="batch_max" value="50"`, `name="write_parallel" value="2"`, `name="read_parallel" value="8"`)
 	rows := strings.Count(edit.body, `name="roles.name"`)
 
 	f := syncJobForm("webcourse")
@@ -463,6 +464,20 @@ func TestSync_Edit(t *testing.T) {
 	f["roles.name"] = []string{"Teacher", ""}
 	f["roles.role"] = []string{"editingteacher", ""}
 	f.Del("enabled")
+	f.Set("timeout_s", "90.5")
+	f.Set("batch_max", "20")
+	f.Set("write_parallel", "")
+	f.Set("read_parallel", "8")
+	// Values that are not numbers, or out of the job's ranges, are refused on their fields.
+	for field, bad := range map[string]string{"timeout_s": "soon", "batch_max": "5000", "write_parallel": "two", "read_parallel": "-1"} {
+		b := url.Values{}
+		for k, v := range f {
+			b[k] = v
+		}
+		b.Set(field, bad)
+		r := u.post("/sync/webcourse/edit", b)
+		must(t, r, http.StatusBadRequest, `id="f-`+strings.ReplaceAll(field, "_", "-")+`-error"`)
+	}
 	r := u.post("/sync/webcourse/edit", f)
 	if r.status != http.StatusSeeOther || r.location != "/sync/webcourse/runs" {
 		t.Fatalf("update: %d to %q\n%s", r.status, r.location, excerpt(r.body, 2000))
@@ -473,7 +488,7 @@ func TestSync_Edit(t *testing.T) {
 	}
 	if j.Category.IDNumber != "SCI-2026" || j.Removal != mih.RemovalUnenrol || j.Schedule != "" || j.Enabled ||
 		len(j.Roles) != 1 || j.Roles["teacher"] != "editingteacher" ||
-		j.TimeoutS != 120 || j.BatchMax != 50 || j.WriteParallel != 2 || j.ReadParallel != 8 {
+		j.TimeoutS != 90.5 || j.BatchMax != 20 || j.WriteParallel != 0 || j.ReadParallel != 8 {
 		t.Fatalf("updated job %+v", j)
 	}
 	if _, err := u.store.FindSyncJobByName(t.Context(), "renamed"); mih.ErrorCode(err) != mih.CodeNotFound {
