@@ -219,9 +219,22 @@ func (w *Worker) Run(ctx context.Context) error {
 		sendCtx:  sendCtx,
 		dbCtx:    context.WithoutCancel(ctx),
 		results:  make(chan sent, w.cfg.Concurrency),
+		jobs:     make(chan *mih.Delivery, w.cfg.Concurrency),
 		inflight: map[int64]*mih.Delivery{},
 		more:     true,
 	}
+	// Long-lived senders rather than a goroutine per delivery: a new goroutine's stack is grown
+	// (copied) on every send to the depth of an HTTP round trip, which cost more CPU than the
+	// channel hand-off. The loop never has more deliveries in flight than there are senders,
+	// so jobs never blocks.
+	for range w.cfg.Concurrency {
+		go func() {
+			for d := range l.jobs {
+				w.send(sendCtx, d, l.results)
+			}
+		}()
+	}
+	defer close(l.jobs)
 	w.log.InfoContext(ctx, "delivery worker started", "concurrency", w.cfg.Concurrency, "batch", w.cfg.BatchSize)
 	l.run(ctx, cancelSends)
 	err := l.finish()
@@ -236,6 +249,7 @@ type loop struct {
 	sendCtx  context.Context
 	dbCtx    context.Context // store calls finish even when Run's ctx is done
 	results  chan sent
+	jobs     chan *mih.Delivery // to the senders
 	inflight map[int64]*mih.Delivery
 	done     []sent  // finished, not yet committed
 	released []int64 // put back untouched, to release
@@ -338,7 +352,7 @@ func (l *loop) claim(ctx context.Context) {
 	l.more = len(ds) == limit
 	for _, d := range ds {
 		l.inflight[d.ID] = d
-		go l.w.send(l.sendCtx, d, l.results)
+		l.jobs <- d
 	}
 	cfg.Metrics.addInflight(len(ds))
 }
