@@ -83,6 +83,9 @@ type DeliveryStore interface {
 	// CompleteDeliveries applies results in one transaction; a result whose lease owner is no
 	// longer owner is skipped (another worker took the delivery over) and not counted.
 	CompleteDeliveries(ctx context.Context, owner string, rs []DeliveryResult) (int, error)
+	// CompleteAndClaim is CompleteDeliveries then ClaimDeliveries (for the same owner) in one
+	// transaction: both happen or neither.
+	CompleteAndClaim(ctx context.Context, owner string, rs []DeliveryResult, p ClaimParams) (int, []*Delivery, error)
 	// ExtendLeases keeps in-flight deliveries leased while slow calls run.
 	ExtendLeases(ctx context.Context, owner string, ids []int64, until time.Time) error
 	// ReleaseDeliveries drops owner's leases so another worker may claim them at once.

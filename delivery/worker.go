@@ -35,6 +35,12 @@ type Store interface {
 	ReleaseDeliveries(ctx context.Context, owner string, ids []int64) error
 }
 
+// CompleteClaimer is a Store that can commit results and lease the next deliveries in one
+// transaction (the SQLite and PostgreSQL stores can); a worker uses it when its store is one.
+type CompleteClaimer interface {
+	CompleteAndClaim(ctx context.Context, owner string, rs []mih.DeliveryResult, p mih.ClaimParams) (int, []*mih.Delivery, error)
+}
+
 // Caller makes one attempt at a service; *gateway.Gateway satisfies it. The outcome carries a
 // *mih.SendError for a failed call, and the circuit breaker's verdict (refused: no call made).
 type Caller interface {
@@ -254,6 +260,7 @@ type loop struct {
 	done     []sent  // finished, not yet committed
 	released []int64 // put back untouched, to release
 	more     bool    // the last claim was full: more may be due right now
+	stopping bool    // no more claims: shutting down
 
 	flushC   <-chan time.Time
 	flushT   *time.Timer
@@ -292,6 +299,7 @@ func (l *loop) run(ctx context.Context, cancelSends context.CancelFunc) {
 		select {
 		case <-stop:
 			stop, stopping = nil, true
+			l.stopping = true
 			t := time.NewTimer(cfg.ShutdownTimeout)
 			defer t.Stop()
 			shutdown = t.C
@@ -331,14 +339,10 @@ func (l *loop) run(ctx context.Context, cancelSends context.CancelFunc) {
 // stops the worker from taking more.
 func (l *loop) claim(ctx context.Context) {
 	cfg := l.w.cfg
-	free := cfg.Concurrency - len(l.inflight)
-	// Claim in batches rather than one delivery per freed slot: a busy worker claims once a
-	// quarter of its slots are free, an idle one at once.
-	if free <= 0 || len(l.done) >= cfg.FlushSize ||
-		(free < max(1, min(cfg.BatchSize, cfg.Concurrency)/4) && len(l.inflight) > 0) {
+	limit := l.claimLimit()
+	if limit == 0 || len(l.done) >= cfg.FlushSize {
 		return
 	}
-	limit := min(free, cfg.BatchSize)
 	octx, cancel := context.WithTimeout(l.dbCtx, cfg.Lease)
 	ds, err := l.w.store.ClaimDeliveries(octx, mih.ClaimParams{Owner: cfg.Owner, Limit: limit, Lease: cfg.Lease, Now: cfg.Now()})
 	cancel()
@@ -349,12 +353,29 @@ func (l *loop) claim(ctx context.Context) {
 		}
 		return
 	}
+	l.start(ds, limit)
+}
+
+// claimLimit is how many deliveries to claim now: none while too few slots are free. Claims go
+// in batches rather than one delivery per freed slot: a busy worker claims once a quarter of its
+// slots are free, an idle one at once.
+func (l *loop) claimLimit() int {
+	cfg := l.w.cfg
+	free := cfg.Concurrency - len(l.inflight)
+	if l.stopping || free <= 0 || (free < max(1, min(cfg.BatchSize, cfg.Concurrency)/4) && len(l.inflight) > 0) {
+		return 0
+	}
+	return min(free, cfg.BatchSize)
+}
+
+// start hands claimed deliveries to the senders.
+func (l *loop) start(ds []*mih.Delivery, limit int) {
 	l.more = len(ds) == limit
 	for _, d := range ds {
 		l.inflight[d.ID] = d
 		l.jobs <- d
 	}
-	cfg.Metrics.addInflight(len(ds))
+	l.w.cfg.Metrics.addInflight(len(ds))
 }
 
 // collect takes a sender's outcome and commits the batch when it is full.
@@ -402,8 +423,24 @@ func (l *loop) flush() {
 		rs[i] = s.result
 	}
 	octx, cancel := context.WithTimeout(l.dbCtx, cfg.Lease)
-	n, err := l.w.store.CompleteDeliveries(octx, cfg.Owner, rs)
+	var (
+		n       int
+		err     error
+		claimed []*mih.Delivery
+	)
+	// The next claim rides on this commit when the store can do both at once and there are
+	// slots to fill; the loop's own claim then finds nothing left to do for now.
+	cc, both := l.w.store.(CompleteClaimer)
+	limit := l.claimLimit()
+	if both && limit > 0 {
+		n, claimed, err = cc.CompleteAndClaim(octx, cfg.Owner, rs, mih.ClaimParams{Owner: cfg.Owner, Limit: limit, Lease: cfg.Lease, Now: cfg.Now()})
+	} else {
+		n, err = l.w.store.CompleteDeliveries(octx, cfg.Owner, rs)
+	}
 	cancel()
+	if err == nil && both && limit > 0 {
+		l.start(claimed, limit)
+	}
 	if err != nil {
 		l.failures++
 		l.w.log.ErrorContext(l.dbCtx, "complete deliveries", "results", len(rs), "error", err)

@@ -373,27 +373,44 @@ func (s *Store) CountDeliveries(ctx context.Context) ([]mih.DeliveryCount, error
 // inner SELECT skips rows other claimers hold locked; on SQLite the single writer makes the
 // statement exclusive by itself. A zero p.Now means now.
 func (s *Store) ClaimDeliveries(ctx context.Context, p mih.ClaimParams) ([]*mih.Delivery, error) {
-	if p.Owner == "" || p.Lease <= 0 {
-		return nil, mih.Errorf(mih.CodeInvalid, "claim deliveries: owner and a positive lease are required")
+	if err := checkClaim(p); err != nil {
+		return nil, err
 	}
 	if p.Limit <= 0 {
 		return nil, nil
-	}
-	now := p.Now
-	if now.IsZero() {
-		now = s.now()
 	}
 	h, err := s.hot(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
-	rows, err := h.claim.QueryContext(ctx, p.Owner, micros(now.Add(p.Lease)), micros(now), micros(now), p.Limit)
+	ds, err := s.claim(ctx, h.claim, p)
 	if err != nil {
 		return nil, fmt.Errorf("claim deliveries: %w", err)
 	}
+	return ds, nil
+}
+
+func checkClaim(p mih.ClaimParams) error {
+	if p.Owner == "" || p.Lease <= 0 {
+		return mih.Errorf(mih.CodeInvalid, "claim deliveries: owner and a positive lease are required")
+	}
+	return nil
+}
+
+// claim runs the claim statement (on its own, or bound to a transaction) and returns the
+// deliveries oldest due first.
+func (s *Store) claim(ctx context.Context, stmt *sql.Stmt, p mih.ClaimParams) ([]*mih.Delivery, error) {
+	now := p.Now
+	if now.IsZero() {
+		now = s.now()
+	}
+	rows, err := stmt.QueryContext(ctx, p.Owner, micros(now.Add(p.Lease)), micros(now), micros(now), p.Limit)
+	if err != nil {
+		return nil, err
+	}
 	ds, err := scanDeliveries(rows)
 	if err != nil {
-		return nil, fmt.Errorf("claim deliveries: %w", err)
+		return nil, err
 	}
 	// RETURNING promises no order; callers get oldest due first.
 	slices.SortFunc(ds, func(a, b *mih.Delivery) int {
@@ -451,8 +468,26 @@ var completeUpdate = bulkDef{
 // INSERTs for the attempts and log entries of the results it applied (each of the prepared sizes,
 // bulkShapes). Results whose lease owner is gone are skipped, with their attempt and log entry.
 func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.DeliveryResult) (int, error) {
-	if len(rs) == 0 {
-		return 0, nil
+	n, _, err := s.complete(ctx, owner, rs, nil)
+	return n, err
+}
+
+// CompleteAndClaim is CompleteDeliveries followed by ClaimDeliveries in the same transaction:
+// a busy worker commits its finished rounds and leases its next deliveries with one commit (and,
+// on SQLite with synchronous=FULL, one fsync) instead of two. Either both happen or neither.
+func (s *Store) CompleteAndClaim(ctx context.Context, owner string, rs []mih.DeliveryResult, p mih.ClaimParams) (int, []*mih.Delivery, error) {
+	if err := checkClaim(p); err != nil {
+		return 0, nil, err
+	}
+	if p.Owner != owner {
+		return 0, nil, mih.Errorf(mih.CodeInvalid, "complete and claim: results of %q, claim for %q", owner, p.Owner)
+	}
+	return s.complete(ctx, owner, rs, &p)
+}
+
+func (s *Store) complete(ctx context.Context, owner string, rs []mih.DeliveryResult, claim *mih.ClaimParams) (int, []*mih.Delivery, error) {
+	if len(rs) == 0 && (claim == nil || claim.Limit <= 0) {
+		return 0, nil, nil
 	}
 	// The last result for an ID wins: one UPDATE must not see an ID twice.
 	idx := make(map[int64]int, len(rs))
@@ -471,15 +506,16 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 	slices.SortFunc(uniq, func(a, b *mih.DeliveryResult) int { return cmp.Compare(a.ID, b.ID) })
 	for _, r := range uniq {
 		if _, ok := mih.OutcomeTransition(r.State); !ok {
-			return 0, mih.Errorf(mih.CodeInvalid, "complete deliveries: delivery %d: a round cannot end in state %q", r.ID, r.State)
+			return 0, nil, mih.Errorf(mih.CodeInvalid, "complete deliveries: delivery %d: a round cannot end in state %q", r.ID, r.State)
 		}
 	}
 	fallback := s.now()
 	applied := make(map[int64]bool, len(uniq))
 	h, err := s.hot(ctx)
 	if err != nil {
-		return 0, fmt.Errorf("complete deliveries: %w", err)
+		return 0, nil, fmt.Errorf("complete deliveries: %w", err)
 	}
+	var claimed []*mih.Delivery
 	err = s.inTx(ctx, func(tx *sql.Tx) error {
 		args := make([]any, 0, min(len(uniq), bulkShapes[0])*completeCols+1)
 		for shape, chunk := range bulkChunks(uniq) {
@@ -545,12 +581,25 @@ func (s *Store) CompleteDeliveries(ctx context.Context, owner string, rs []mih.D
 		if err := s.insertAttempts(ctx, h, tx, attempts, fallback); err != nil {
 			return err
 		}
-		return s.insertLogs(ctx, h, tx, logs, fallback)
+		if err := s.insertLogs(ctx, h, tx, logs, fallback); err != nil {
+			return err
+		}
+		if claim == nil || claim.Limit <= 0 {
+			return nil
+		}
+		// After the results: a delivery a result just set to retry at once may be claimed again.
+		stmt := tx.StmtContext(ctx, h.claim)
+		defer stmt.Close()
+		var err error
+		if claimed, err = s.claim(ctx, stmt, *claim); err != nil {
+			return fmt.Errorf("claim: %w", err)
+		}
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("complete deliveries: %w", err)
+		return 0, nil, fmt.Errorf("complete deliveries: %w", err)
 	}
-	return len(applied), nil
+	return len(applied), claimed, nil
 }
 
 // attemptCols is how many parameters one attempt row takes.

@@ -25,6 +25,7 @@ var deliveryTests = []test{
 	{"ClaimExclusive", testClaimExclusive},
 	{"Complete", testComplete},
 	{"CompleteLostLease", testCompleteLostLease},
+	{"CompleteAndClaim", testCompleteAndClaim},
 	{"ExtendLeases", testExtendLeases},
 	{"Release", testRelease},
 	{"PauseResume", testPauseResume},
@@ -413,6 +414,63 @@ func testComplete(t *testing.T, s mih.Store) {
 	}
 	if n := must[int](t)(s.CompleteDeliveries(ctx, "w", nil)); n != 0 {
 		t.Errorf("empty complete applied %d", n)
+	}
+}
+
+// CompleteAndClaim commits results and leases the next due deliveries in one transaction; the
+// claim sees the results (a delivery set to retry at once is claimable again), a lost lease's
+// result is skipped as CompleteDeliveries skips it, and a failure leaves neither done.
+func testCompleteAndClaim(t *testing.T, s mih.Store) {
+	ctx := t.Context()
+	t0 := base()
+	a, b, c, d := newDelivery("crm", t0), newDelivery("crm", t0), newDelivery("crm", t0.Add(time.Second)), newDelivery("crm", t0.Add(4*time.Second))
+	create(t, s, a, b, c, d)
+	claim(t, s, "w", 2, t0) // a and b
+	now := t0.Add(3 * time.Second)
+	rs := []mih.DeliveryResult{
+		{ID: a.ID, State: mih.DeliverySucceeded, CountAttempt: true, LastStatus: 200, Now: now,
+			Attempt: &mih.Attempt{StartedAt: now, Status: 200, Outcome: mih.OutcomeSuccess}, Log: newLog("crm", true, now)},
+		{ID: b.ID, State: mih.DeliveryRetrying, NextAttemptAt: now, CountAttempt: true, LastStatus: 503, LastError: "unavailable", Now: now},
+	}
+	p := mih.ClaimParams{Owner: "w", Limit: 2, Lease: time.Minute, Now: now}
+	if _, _, err := s.CompleteAndClaim(ctx, "w", rs, mih.ClaimParams{Owner: "other", Limit: 2, Lease: time.Minute, Now: now}); mih.ErrorCode(err) != mih.CodeInvalid {
+		t.Errorf("results of one owner, claim for another: %v, want invalid", err)
+	}
+	if _, _, err := s.CompleteAndClaim(ctx, "w", rs, mih.ClaimParams{Owner: "w", Limit: 2}); mih.ErrorCode(err) != mih.CodeInvalid {
+		t.Errorf("no lease: %v, want invalid", err)
+	}
+	if got := find(t, s, a.ID); got.State != mih.DeliveryPending {
+		t.Fatalf("a refused call changed %d to %s", a.ID, got.State)
+	}
+	n, got, err := s.CompleteAndClaim(ctx, "w", rs, p)
+	if err != nil || n != 2 {
+		t.Fatalf("complete and claim: %d applied, %v", n, err)
+	}
+	if want := []int64{c.ID, b.ID}; !slices.Equal(ids(got), want) {
+		t.Errorf("claimed %v, want %v (oldest due first, the retry due now among them)", ids(got), want)
+	}
+	if st := find(t, s, a.ID); st.State != mih.DeliverySucceeded || st.Attempts != 1 {
+		t.Errorf("a: %s, %d attempts", st.State, st.Attempts)
+	}
+	if as := must[[]*mih.Attempt](t)(s.FindAttempts(ctx, a.ID)); len(as) != 1 {
+		t.Errorf("a: %d attempts stored, want 1", len(as))
+	}
+	if other := claim(t, s, "x", 10, now); len(other) != 0 {
+		t.Errorf("another worker claims %v, want none: the rest is leased to w or not due", ids(other))
+	}
+	if other := claim(t, s, "x", 10, now.Add(time.Second)); !slices.Equal(ids(other), []int64{d.ID}) {
+		t.Errorf("another worker claims %v, want %d", ids(other), d.ID)
+	}
+	// A result for a lease w no longer holds is skipped; the claim still happens.
+	n, got, err = s.CompleteAndClaim(ctx, "w", []mih.DeliveryResult{{ID: d.ID, State: mih.DeliverySucceeded, Now: now}}, p)
+	if err != nil || n != 0 || len(got) != 0 {
+		t.Errorf("lost lease: %d applied, claimed %v, %v: want 0, none (nothing due), nil", n, ids(got), err)
+	}
+	// Nothing to complete: a plain claim.
+	later := p
+	later.Now, later.Limit = now.Add(2*time.Minute), 10 // the leases have run out
+	if _, got, err = s.CompleteAndClaim(ctx, "w", nil, later); err != nil || len(got) != 3 {
+		t.Errorf("claim alone: %v, %v: want b, c and d again", ids(got), err)
 	}
 }
 
