@@ -61,6 +61,7 @@ func TestLoadConfig_Errors(t *testing.T) {
 		{"unknown env", nil, []string{"MIH_LISTN=x"}, "unknown setting MIH_LISTN"},
 		{"bad duration", nil, []string{"MIH_LEASE=soon"}, "lease"},
 		{"bad level", nil, []string{"MIH_LOG_LEVEL=loud"}, "log_level"},
+		{"bad durability", nil, []string{"MIH_SQLITE_SYNCHRONOUS=off"}, `sqlite_synchronous "off": want full or normal`},
 		{"bad database", []string{"--database", "mysql://x"}, nil, "postgres://"},
 		{"missing file", []string{"--config", filepath.Join(dir, "none.yaml")}, nil, "none.yaml"},
 		{"short admin token", nil, []string{"MIH_ADMIN_TOKEN=abc"}, "MIH_ADMIN_TOKEN"},

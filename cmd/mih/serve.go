@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -406,7 +407,7 @@ func openStore(ctx context.Context, cfg *Config, logger *slog.Logger) (mih.Store
 		}
 		return st, nil
 	}
-	st, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "mih.db"), box)
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.Data, "mih.db"), box, sqlite.WithSynchronous(cmp.Or(cfg.SQLiteSynchronous, "full")))
 	if err != nil {
 		return nil, fmt.Errorf("open SQLite database: %w", err)
 	}

@@ -106,3 +106,17 @@ func TestReopen(t *testing.T) {
 		t.Errorf("the database is not at the path given: %v", err)
 	}
 }
+
+// The durability setting takes FULL or NORMAL, in any case, and nothing else.
+func TestSynchronous(t *testing.T) {
+	for _, mode := range []string{"full", "NORMAL"} {
+		st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "mih.db"), storetest.NewBox(t), sqlite.WithSynchronous(mode))
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		st.Close()
+	}
+	if _, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "mih.db"), storetest.NewBox(t), sqlite.WithSynchronous("off")); err == nil {
+		t.Error("synchronous off: opened, want an error")
+	}
+}
