@@ -8,7 +8,9 @@
 //
 // One Worker makes a handful of statements per batch, not per delivery: one claim for up to
 // BatchSize deliveries, one CompleteDeliveries for every result that finished within
-// FlushInterval, and one ExtendLeases per heartbeat for everything in flight.
+// FlushInterval — which also makes the next claim when slots are free (CompleteAndClaim: one
+// commit for both) — and one ExtendLeases per heartbeat for everything in flight. Sends run on
+// Concurrency long-lived goroutines.
 package delivery
 
 import (
