@@ -16,12 +16,12 @@ BEGIN {
 	stage[++n] = "metrics (Prometheus)";                          pat[n] = "prometheus|Metrics\\)\\.observe|addInflight"
 	stage[++n] = "completion: attempt rows";                      pat[n] = "store\\.\\(\\*Store\\)\\.insertAttempts"
 	stage[++n] = "completion: request-log rows";                  pat[n] = "store\\.\\(\\*Store\\)\\.insertLogs"
-	stage[++n] = "completion: commit (WAL write, fsync)";         pat[n] = "CompleteDeliveries.*|Tx\\)\\.Commit"
-	stage[++n] = "completion: state update";                      pat[n] = "store\\.\\(\\*Store\\)\\.CompleteDeliveries"
+	stage[++n] = "completion: commit (WAL write, fsync)";         pat[n] = "Store\\)\\.[cC]omplete|Tx\\)\\.Commit"
+	stage[++n] = "completion: state update";                      pat[n] = "store\\.\\(\\*Store\\)\\.[cC]omplete"
 	stage[++n] = "ingest: store (events, deliveries, commit)";    pat[n] = "store\\.\\(\\*Store\\)\\.CreateEvents"
 	stage[++n] = "ingest: rules and render";                      pat[n] = "event\\.\\(\\*Ingester\\)\\.plan"
 	stage[++n] = "ingest: HTTP, JSON decode, auth";               pat[n] = "net/http\\.\\(\\*conn\\)\\.serve"
-	stage[++n] = "claim";                                         pat[n] = "delivery\\.\\(\\*loop\\)\\.claim"
+	stage[++n] = "claim (alone, or with a flush)";                pat[n] = "delivery\\.\\(\\*loop\\)\\.claim|store\\.\\(\\*Store\\)\\.claim"
 	stage[++n] = "HTTP send (build, client, connection I/O)";     pat[n] = "delivery\\.\\(\\*Worker\\)\\.send|net/http\\.\\(\\*persistConn\\)|net/http\\.\\(\\*Transport\\)"
 	stage[++n] = "worker loop, heartbeat, other store calls";     pat[n] = "delivery\\.|store\\."
 	stage[++n] = "garbage collection";                            pat[n] = "runtime\\.gcBgMarkWorker|runtime\\.bgsweep|runtime\\.bgscavenge|runtime\\.gcStart|runtime\\.GC"
@@ -30,7 +30,9 @@ BEGIN {
 function flush(   i, s) {
 	if (stack == "") return
 	for (i = 1; i <= n; i++) {
-		if (i == 5) { if (stack ~ /CompleteDeliveries/ && stack ~ /Tx\)\.Commit/) { sum[i] += v; break } else continue }
+		if (i == 5) { if (stack ~ /Store\)\.[cC]omplete/ && stack ~ /Tx\)\.Commit/) { sum[i] += v; break } else continue }
+		# A claim made in the transaction of a flush counts as claim, not as completion.
+		if (i == 6 && stack ~ /Store\)\.claim/) continue
 		if (stack ~ pat[i]) { sum[i] += v; break }
 	}
 	total += v
