@@ -167,11 +167,7 @@ func (a *applier) create(ctx context.Context) error {
 	// since the plan is not ours.
 	w.settle = func(ctx context.Context, part []moodle.NewCourse) ([]bool, error) {
 		ok := make([]bool, len(part))
-		err := parallel(ctx, len(part), a.p.tune.readParallel, func(ctx context.Context, i int) error {
-			found, err := a.p.client.CoursesByField(ctx, moodle.CourseFieldShortName, part[i].ShortName)
-			if err != nil {
-				return err
-			}
+		match := func(i int, found []moodle.Course) {
 			for _, c := range found {
 				if c.ShortName == part[i].ShortName && c.CategoryID == part[i].CategoryID &&
 					html.UnescapeString(c.FullName) == part[i].FullName {
@@ -181,6 +177,29 @@ func (a *applier) create(ctx context.Context) error {
 					ok[i] = true
 				}
 			}
+		}
+		if a.p.db != nil {
+			// One query for the whole batch, rather than a Web Service call per course (a
+			// timed-out batch of 100 was 100 calls to a Moodle already struggling).
+			all, err := a.p.db.Courses(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("read courses: %w", err)
+			}
+			byName := make(map[string][]moodle.Course, len(part))
+			for _, c := range all {
+				byName[c.ShortName] = append(byName[c.ShortName], c)
+			}
+			for i := range part {
+				match(i, byName[part[i].ShortName])
+			}
+			return ok, nil
+		}
+		err := parallel(ctx, len(part), a.p.tune.readParallel, func(ctx context.Context, i int) error {
+			found, err := a.p.client.CoursesByField(ctx, moodle.CourseFieldShortName, part[i].ShortName)
+			if err != nil {
+				return err
+			}
+			match(i, found)
 			return nil
 		})
 		return ok, err

@@ -57,22 +57,38 @@ func TestApply_CategoryFillsUp(t *testing.T) {
 
 // A call that times out but that Moodle carries out to the end a little later: its courses
 // are found by reading Moodle, counted as created, not sent again and not reported as failed.
+// With the site's database, the courses are read back in one query instead of a call each.
 func TestApply_TimeoutCompletesLate(t *testing.T) {
-	const n = 30
-	f := newFixture(t, nil, withTimeout(300*time.Millisecond))
-	f.users("alice")
-	// The first batch (10 courses) takes 500 ms, over the timeout.
-	f.ws.SetCreateCost(50*time.Millisecond, 0)
-	f.src.setJSON(t, coursesSource(n, "alice"))
-	run := f.run(mih.SyncApply)
-	wantStatus(t, run, mih.SyncSucceeded)
-	if run.Counts.Applied.Create != n || run.Counts.Applied.Enrol != n || len(run.Errors) != 0 {
-		t.Fatalf("applied %+v, errors %v; want %d courses and enrolments", run.Counts.Applied, run.Errors, n)
+	for _, viaDB := range []bool{false, true} {
+		t.Run(fmt.Sprintf("database=%v", viaDB), func(t *testing.T) {
+			const n = 30
+			db := &siteDB{}
+			f := newFixture(t, nil, withTimeout(300*time.Millisecond), withSiteDB(&db))
+			if viaDB {
+				f.giveSiteDB(db)
+			}
+			f.users("alice")
+			// The first batch (10 courses) takes 500 ms, over the timeout.
+			f.ws.SetCreateCost(50*time.Millisecond, 0)
+			f.src.setJSON(t, coursesSource(n, "alice"))
+			run := f.run(mih.SyncApply)
+			wantStatus(t, run, mih.SyncSucceeded)
+			if run.Counts.Applied.Create != n || run.Counts.Applied.Enrol != n || len(run.Errors) != 0 {
+				t.Fatalf("applied %+v, errors %v; want %d courses and enrolments", run.Counts.Applied, run.Errors, n)
+			}
+			if got := len(f.ws.Courses()); got != n {
+				t.Fatalf("%d courses in Moodle, want %d", got, n)
+			}
+			byName := f.ws.Calls().ByFunction[moodle.FuncCoursesByField]
+			switch {
+			case viaDB && byName != 0:
+				t.Errorf("%d %s calls: want the courses read back from the database", byName, moodle.FuncCoursesByField)
+			case !viaDB && byName < 10:
+				t.Errorf("%d %s calls: want the timed-out batch read back course by course", byName, moodle.FuncCoursesByField)
+			}
+			f.noChanges()
+		})
 	}
-	if got := len(f.ws.Courses()); got != n {
-		t.Fatalf("%d courses in Moodle, want %d", got, n)
-	}
-	f.noChanges()
 }
 
 // A site whose mail fails: Moodle commits the enrolments, then the welcome message throws and
