@@ -231,18 +231,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		inflight: map[int64]*mih.Delivery{},
 		more:     true,
 	}
-	// Long-lived senders rather than a goroutine per delivery: a new goroutine's stack is grown
-	// (copied) on every send to the depth of an HTTP round trip, which cost more CPU than the
-	// channel hand-off. The loop never has more deliveries in flight than there are senders,
-	// so jobs never blocks.
-	for range w.cfg.Concurrency {
-		go func() {
-			for d := range l.jobs {
-				w.send(sendCtx, d, l.results)
-			}
-		}()
-	}
-	defer close(l.jobs)
+	defer close(l.jobs) // the senders' end
 	w.log.InfoContext(ctx, "delivery worker started", "concurrency", w.cfg.Concurrency, "batch", w.cfg.BatchSize)
 	l.run(ctx, cancelSends)
 	err := l.finish()
@@ -258,6 +247,7 @@ type loop struct {
 	dbCtx    context.Context // store calls finish even when Run's ctx is done
 	results  chan sent
 	jobs     chan *mih.Delivery // to the senders
+	senders  int
 	inflight map[int64]*mih.Delivery
 	done     []sent  // finished, not yet committed
 	released []int64 // put back untouched, to release
@@ -370,11 +360,23 @@ func (l *loop) claimLimit() int {
 	return min(free, cfg.BatchSize)
 }
 
-// start hands claimed deliveries to the senders.
+// start hands claimed deliveries to the senders. Senders live as long as Run rather than one
+// goroutine per delivery: a new goroutine's stack is grown (copied) on every send to the depth
+// of an HTTP round trip, which cost more CPU than the hand-off. There are as many as the most
+// deliveries ever in flight at once (at most Concurrency, started as needed), so jobs never
+// blocks.
 func (l *loop) start(ds []*mih.Delivery, limit int) {
 	l.more = len(ds) == limit
 	for _, d := range ds {
 		l.inflight[d.ID] = d
+		for l.senders < len(l.inflight) {
+			l.senders++
+			go func() {
+				for d := range l.jobs {
+					l.w.send(l.sendCtx, d, l.results)
+				}
+			}()
+		}
 		l.jobs <- d
 	}
 	l.w.cfg.Metrics.addInflight(len(ds))
