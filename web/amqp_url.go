@@ -45,7 +45,7 @@ func (p amqpParts) url() (string, error) {
 	if host == "" {
 		return "", fmt.Errorf("host: required")
 	}
-	if strings.ContainsAny(host, "/@?#[] \t") && !isIPv6(host) {
+	if strings.ContainsAny(host, "/@?#[]: \t") && !isIPv6(host) {
 		return "", fmt.Errorf("host %q: want a host name or an IP address", host)
 	}
 	port := strings.TrimSpace(p.Port)
@@ -98,6 +98,10 @@ func splitAMQP(raw string) (amqpParts, error) {
 		return amqpParts{}, fmt.Errorf("base_url: scheme %q is not amqp or amqps", u.Scheme)
 	}
 	p := amqpParts{TLS: u.Scheme == "amqps", Host: u.Hostname(), Port: u.Port()}
+	if strings.Contains(p.Host, ":") && !isIPv6(p.Host) {
+		// url.Parse lets "amqp://0::" through with the host "0:".
+		return amqpParts{}, fmt.Errorf("base_url: host %q is not a host name or an IP address", p.Host)
+	}
 	if p.Port == "" {
 		p.Port = defaultAMQPPort(p.TLS)
 	}
@@ -115,6 +119,8 @@ func splitAMQP(raw string) (amqpParts, error) {
 			return p, fmt.Errorf("base_url: parameter %q is not one the connection builder knows (%s)", k, strings.Join(amqpParams, ", "))
 		}
 	}
-	p.Exchange, p.RoutingKey, p.Queue, p.DLQ = q.Get("exchange"), q.Get("routing_key"), q.Get("queue_declare"), q.Get("dlq")
+	// Trimmed as the builder trims what is typed: the form shows what url() would write.
+	get := func(k string) string { return strings.TrimSpace(q.Get(k)) }
+	p.Exchange, p.RoutingKey, p.Queue, p.DLQ = get("exchange"), get("routing_key"), get("queue_declare"), get("dlq")
 	return p, nil
 }
