@@ -76,10 +76,17 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/moodle/sitedb"
 )
 
 // Source is the ingest source of the tailer's events.
 const Source = "logstore"
+
+// Database kinds.
+const (
+	Postgres = sitedb.Postgres
+	MySQL    = sitedb.MySQL // MySQL and MariaDB
+)
 
 // Defaults of Config.
 const (
@@ -165,7 +172,7 @@ type Status = mih.TailStatus
 // Tailer tails one site's log table. Several run side by side, one per site, sharing nothing.
 type Tailer struct {
 	cfg    Config
-	db     *database
+	db     *sitedb.DB
 	table  string
 	state  mih.MetaStore
 	sink   Sink
@@ -201,9 +208,9 @@ func New(cfg Config, state mih.MetaStore, sink Sink) (*Tailer, error) {
 	}
 	t := &Tailer{
 		cfg: cfg, db: db, table: cfg.Prefix + "logstore_standard_log", state: state, sink: sink,
-		logger: cfg.Logger.With("site", cfg.Site, "db", db.redacted), now: cfg.Now,
+		logger: cfg.Logger.With("site", cfg.Site, "db", db.Redacted), now: cfg.Now,
 	}
-	t.status = Status{Site: cfg.Site, DB: db.redacted, Process: cfg.Process}
+	t.status = Status{Site: cfg.Site, DB: db.Redacted, Process: cfg.Process}
 	return t, nil
 }
 
@@ -216,7 +223,7 @@ func (c Config) Validate() error {
 }
 
 // normalize applies the defaults to c and checks it.
-func (c *Config) normalize() (*database, error) {
+func (c *Config) normalize() (*sitedb.DB, error) {
 	if c.Site == "" || len(c.Site) > 100 {
 		return nil, mih.Errorf(mih.CodeInvalid, "site: want a name of 1 to 100 characters")
 	}
@@ -268,7 +275,7 @@ func (c *Config) normalize() (*database, error) {
 	if c.DSN == "" {
 		return nil, mih.Errorf(mih.CodeInvalid, "db: required to tail the log store")
 	}
-	db, err := parseDatabase(c.DSN)
+	db, err := sitedb.Parse(c.DSN, "mih-logstore")
 	if err != nil {
 		return nil, err
 	}
@@ -309,13 +316,13 @@ func (t *Tailer) Run(ctx context.Context) error {
 		return mih.Errorf(mih.CodeConflict, "the log store tailer of site %q is already running", t.cfg.Site)
 	}
 	defer t.running.Store(false)
-	db := sql.OpenDB(t.db.connector)
+	db := sql.OpenDB(t.db.Connector)
 	defer db.Close()
 	// A poll runs one statement at a time; a second connection covers a broken first one.
 	db.SetMaxOpenConns(2)
 	db.SetMaxIdleConns(2)
 	db.SetConnMaxLifetime(30 * time.Minute)
-	src := newSource(db, t.db.kind, t.table, t.cfg.Site, t.cfg.QueryTimeout, &t.queries)
+	src := newSource(db, t.db.Kind, t.table, t.cfg.Site, t.cfg.QueryTimeout, &t.queries)
 
 	t.logger.Info("log store tailer started", "table", t.table)
 	defer t.unpublish()
@@ -385,7 +392,7 @@ func retryWait(n int, lo, hi time.Duration) time.Duration {
 
 // failed records and logs a failure, its text scrubbed of the database password.
 func (t *Tailer) failed(err error, failures int, wait time.Duration) {
-	msg := scrub(err.Error(), t.db.password)
+	msg := sitedb.Scrub(err.Error(), t.db.Password)
 	t.mu.Lock()
 	t.status.Failures = failures
 	t.status.LastError = msg
@@ -408,9 +415,9 @@ func (t *Tailer) load(ctx context.Context, src *source) error {
 			// A state we cannot read is not guessed at: starting over could skip or repeat a
 			// whole table. It needs a person (fix or delete the meta entry).
 			return mih.WrapError(mih.CodeInternal, perr, "the saved position of site %q cannot be read", t.cfg.Site)
-		case st.Source != t.db.source:
+		case st.Source != t.db.Source:
 			t.logger.Warn("saved position belongs to another database; starting again", "saved_source", st.Source,
-				"source", t.db.source, "start", t.cfg.Start)
+				"source", t.db.Source, "start", t.cfg.Start)
 		case st.Start != "" && st.Start != t.cfg.Start:
 			t.logger.Info("tail_from changed; starting again", "saved_start", st.Start, "start", t.cfg.Start)
 		default:
@@ -472,7 +479,7 @@ func (t *Tailer) load(ctx context.Context, src *source) error {
 }
 
 func (t *Tailer) save(ctx context.Context) error {
-	v, err := t.pos.marshal(t.db.source, t.start)
+	v, err := t.pos.marshal(t.db.Source, t.start)
 	if err != nil {
 		return fmt.Errorf("save the position: %w", err)
 	}

@@ -6,21 +6,9 @@ package moodledb
 
 import (
 	"database/sql"
-	"net"
-	"net/url"
-	"strings"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/stdlib"
-
-	"github.com/mihhub/mih"
-)
-
-const (
-	connectTimeout  = 10 * time.Second
-	applicationName = "mih-coursesync"
+	"github.com/mihhub/mih/moodle/sitedb"
 )
 
 // Conn is an open pool on a site's database.
@@ -30,76 +18,17 @@ type Conn struct {
 	Password string // the URL's password, for callers to scrub from errors
 }
 
-// Open opens a site's database URL — postgres://… (any parameter pgx takes, like sslmode or
-// search_path) or mysql://user:pass@host:port/db?params (go-sql-driver/mysql's parameters). A
-// read-only user is enough. Errors never quote the URL's password.
+// Open opens a site's database URL as package sitedb reads it (the log store tailer reads the
+// same URL the same way): postgres://… or mysql://user:pass@host:port/db?params, a password
+// never sent in clear to another machine, errors that never quote it. A read-only user is
+// enough.
 func Open(raw string) (*Conn, error) {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" {
-		return nil, mih.Errorf(mih.CodeInvalid, "db: want a postgres://… or mysql://… URL")
+	d, err := sitedb.Parse(raw, "mih-coursesync")
+	if err != nil {
+		return nil, err
 	}
-	pass, _ := u.User.Password()
-	c := &Conn{Password: pass}
-	switch strings.ToLower(u.Scheme) {
-	case "postgres", "postgresql":
-		cfg, err := pgx.ParseConfig(raw)
-		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: not a valid PostgreSQL URL")
-		}
-		if cfg.ConnectTimeout == 0 {
-			cfg.ConnectTimeout = connectTimeout
-		}
-		if _, ok := cfg.RuntimeParams["application_name"]; !ok {
-			cfg.RuntimeParams["application_name"] = applicationName
-		}
-		c.Postgres = true
-		c.DB = sql.OpenDB(stdlib.GetConnector(*cfg))
-	case "mysql", "mariadb":
-		q := u.Query()
-		socket := q.Get("socket")
-		q.Del("socket")
-		cfg, err := mysql.ParseDSN("/?" + q.Encode())
-		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: %s", scrub(err.Error(), pass))
-		}
-		cfg.User = u.User.Username()
-		cfg.Passwd = pass
-		cfg.DBName = strings.TrimPrefix(u.Path, "/")
-		switch {
-		case cfg.DBName == "":
-			return nil, mih.Errorf(mih.CodeInvalid, "db: the MySQL URL names no database")
-		case socket != "":
-			cfg.Net, cfg.Addr = "unix", socket
-		default:
-			port := u.Port()
-			if port == "" {
-				port = "3306"
-			}
-			cfg.Net, cfg.Addr = "tcp", net.JoinHostPort(u.Hostname(), port)
-		}
-		if cfg.Timeout == 0 {
-			cfg.Timeout = connectTimeout
-		}
-		cfg.InterpolateParams = true
-		conn, err := mysql.NewConnector(cfg)
-		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: %s", scrub(err.Error(), pass))
-		}
-		c.DB = sql.OpenDB(conn)
-	default:
-		return nil, mih.Errorf(mih.CodeInvalid, "db: scheme %q: want postgres or mysql", u.Scheme)
-	}
-	c.DB.SetMaxOpenConns(4)
-	c.DB.SetConnMaxIdleTime(time.Minute)
-	return c, nil
-}
-
-func scrub(s, password string) string {
-	if len(password) < 4 {
-		return s
-	}
-	for _, p := range []string{password, url.QueryEscape(password), url.PathEscape(password)} {
-		s = strings.ReplaceAll(s, p, "xxxxx")
-	}
-	return s
+	db := sql.OpenDB(d.Connector)
+	db.SetMaxOpenConns(4)
+	db.SetConnMaxIdleTime(time.Minute)
+	return &Conn{DB: db, Postgres: d.Kind == sitedb.Postgres, Password: d.Password}, nil
 }

@@ -1,4 +1,7 @@
-package tailer
+// Package sitedb reads a Moodle site's database URL — postgres://… or mysql://… — into a
+// connector, for the log store tailer and the course sync's reads: one parser, so that both keep
+// a password off the network in clear and out of every error the same way.
+package sitedb
 
 import (
 	"database/sql/driver"
@@ -24,37 +27,38 @@ const (
 // connectTimeout bounds a connection attempt when the URL does not say.
 const connectTimeout = 10 * time.Second
 
-// database is a parsed site database URL: how to connect, and how to name it without the password.
-type database struct {
-	kind      string
-	connector driver.Connector
-	// redacted is the URL with its password replaced, for logs and status.
-	redacted string
-	// password is scrubbed from every driver error before it is logged or shown.
-	password string
-	// source names the database (kind, address, database name) in the saved cursor, so that a
-	// cursor is never applied to another database's log table.
-	source string
+// DB is a parsed site database URL: how to connect, and how to name it without the password.
+type DB struct {
+	Kind      string // Postgres or MySQL
+	Connector driver.Connector
+	// Redacted is the URL with its password replaced, for logs and status.
+	Redacted string
+	// Password is scrubbed from every driver error before it is logged or shown (Scrub).
+	Password string
+	// Source names the database (kind, address, database name), e.g. in the tailer's saved
+	// cursor, so that a cursor is never applied to another database's log table.
+	Source string
 }
 
-// parseDatabase reads a site's db URL: postgres://… or postgresql://… (pgx, any parameter pgx
+// Parse reads a site's db URL: postgres://… or postgresql://… (pgx, any parameter pgx
 // takes, e.g. sslmode or search_path for a Moodle in another schema), or
 // mysql://user:pass@host:port/db?params for MySQL and MariaDB (params are go-sql-driver/mysql's
 // DSN parameters, e.g. tls=true; socket=/path connects over a Unix socket instead of TCP).
 //
+// application names the connections on PostgreSQL (application_name, unless the URL sets one).
 // Errors never contain the URL: url.Parse and the drivers quote it, password included.
-func parseDatabase(raw string) (*database, error) {
+func Parse(raw, application string) (*DB, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" {
 		return nil, mih.Errorf(mih.CodeInvalid, "db: want a postgres://… or mysql://… URL")
 	}
 	pass, _ := u.User.Password()
-	db := &database{password: pass, redacted: u.Redacted()}
+	db := &DB{Password: pass, Redacted: u.Redacted()}
 	switch strings.ToLower(u.Scheme) {
 	case "postgres", "postgresql":
 		cfg, err := pgx.ParseConfig(raw)
 		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: not a valid PostgreSQL URL: %s", scrub(errText(err), pass))
+			return nil, mih.Errorf(mih.CodeInvalid, "db: not a valid PostgreSQL URL: %s", Scrub(errText(err), pass))
 		}
 		if cfg.ConnectTimeout == 0 {
 			cfg.ConnectTimeout = connectTimeout
@@ -63,13 +67,13 @@ func parseDatabase(raw string) (*database, error) {
 			return nil, err
 		}
 		if _, ok := cfg.RuntimeParams["application_name"]; !ok {
-			cfg.RuntimeParams["application_name"] = "mih-logstore"
+			cfg.RuntimeParams["application_name"] = application
 		}
-		db.kind = Postgres
-		db.connector = stdlib.GetConnector(*cfg)
-		db.source = "postgres://" + net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))) + "/" + cfg.Database
+		db.Kind = Postgres
+		db.Connector = stdlib.GetConnector(*cfg)
+		db.Source = "postgres://" + net.JoinHostPort(cfg.Host, strconv.Itoa(int(cfg.Port))) + "/" + cfg.Database
 		if sp := cfg.RuntimeParams["search_path"]; sp != "" {
-			db.source += "?search_path=" + sp
+			db.Source += "?search_path=" + sp
 		}
 	case "mysql", "mariadb":
 		cfg, err := mysqlConfig(u)
@@ -81,11 +85,11 @@ func parseDatabase(raw string) (*database, error) {
 		}
 		conn, err := mysql.NewConnector(cfg)
 		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: %s", scrub(errText(err), pass))
+			return nil, mih.Errorf(mih.CodeInvalid, "db: %s", Scrub(errText(err), pass))
 		}
-		db.kind = MySQL
-		db.connector = conn
-		db.source = "mysql://" + cfg.Addr + "/" + cfg.DBName
+		db.Kind = MySQL
+		db.Connector = conn
+		db.Source = "mysql://" + cfg.Addr + "/" + cfg.DBName
 	default:
 		return nil, mih.Errorf(mih.CodeInvalid, "db: scheme %q: want postgres or mysql", u.Scheme)
 	}
@@ -103,7 +107,7 @@ func mysqlConfig(u *url.URL) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN("/?" + q.Encode())
 	if err != nil {
 		pass, _ := u.User.Password()
-		return nil, mih.Errorf(mih.CodeInvalid, "db: %s", scrub(errText(err), pass))
+		return nil, mih.Errorf(mih.CodeInvalid, "db: %s", Scrub(errText(err), pass))
 	}
 	cfg.User = u.User.Username()
 	cfg.Passwd, _ = u.User.Password()
@@ -144,9 +148,9 @@ func errText(err error) string {
 	return err.Error()
 }
 
-// scrub removes a password from a text. Passwords shorter than four characters are left alone:
+// Scrub removes a password from a text. Passwords shorter than four characters are left alone:
 // replacing them would garble the text and hide little.
-func scrub(text, password string) string {
+func Scrub(text, password string) string {
 	if len(password) < 4 {
 		return text
 	}

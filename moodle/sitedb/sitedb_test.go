@@ -1,7 +1,6 @@
-package tailer
+package sitedb
 
 import (
-	"context"
 	"net/url"
 	"strings"
 	"testing"
@@ -43,7 +42,7 @@ func TestParseDatabase(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			db, err := parseDatabase(tc.dsn)
+			db, err := Parse(tc.dsn, "mih-test")
 			if tc.errContain != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.errContain) || mih.ErrorCode(err) != mih.CodeInvalid {
 					t.Fatalf("got %v, want an invalid error containing %q", err, tc.errContain)
@@ -56,11 +55,11 @@ func TestParseDatabase(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if db.kind != tc.kind || db.source != tc.source {
-				t.Errorf("got %s %s, want %s %s", db.kind, db.source, tc.kind, tc.source)
+			if db.Kind != tc.kind || db.Source != tc.source {
+				t.Errorf("got %s %s, want %s %s", db.Kind, db.Source, tc.kind, tc.source)
 			}
-			if tc.redacted != "" && db.redacted != tc.redacted {
-				t.Errorf("redacted %s, want %s", db.redacted, tc.redacted)
+			if tc.redacted != "" && db.Redacted != tc.redacted {
+				t.Errorf("redacted %s, want %s", db.Redacted, tc.redacted)
 			}
 		})
 	}
@@ -81,56 +80,4 @@ func TestMySQLConfig(t *testing.T) {
 		cfg.Net != "tcp" || cfg.Timeout.String() != "3s" || !cfg.InterpolateParams || cfg.Collation != want.Collation {
 		t.Errorf("got %+v", cfg)
 	}
-}
-
-func TestNew_Validation(t *testing.T) {
-	ok := Config{Site: "main", DSN: "postgres://u@db/moodle"}
-	tests := []struct {
-		name   string
-		change func(*Config)
-		want   string
-	}{
-		{"defaults", func(*Config) {}, ""},
-		{"no site", func(c *Config) { c.Site = "" }, "site"},
-		{"prefix with a quote", func(c *Config) { c.Prefix = "mdl_'; DROP TABLE x; --" }, "prefix"},
-		{"uppercase prefix", func(c *Config) { c.Prefix = "MDL_" }, "prefix"},
-		{"other prefix", func(c *Config) { c.Prefix = "m2_" }, ""},
-		{"start beginning", func(c *Config) { c.Start = "beginning" }, ""},
-		{"start id", func(c *Config) { c.Start = "12345" }, ""},
-		{"start zero", func(c *Config) { c.Start = "0" }, "tail_from"},
-		{"start word", func(c *Config) { c.Start = "yesterday" }, "tail_from"},
-		{"batch too big", func(c *Config) { c.BatchSize = MaxBatchSize + 1 }, "batch"},
-		{"negative poll", func(c *Config) { c.PollInterval = -1 }, "negative"},
-		{"no db", func(c *Config) { c.DSN = "" }, "db"},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			c := ok
-			tc.change(&c)
-			tl, err := New(c, metaStub{}, sinkStub{})
-			if tc.want == "" {
-				if err != nil {
-					t.Fatal(err)
-				}
-				if tl.cfg.Prefix == "" || tl.cfg.BatchSize != DefaultBatchSize || tl.cfg.PollInterval != DefaultPollInterval ||
-					tl.cfg.GapTimeout != DefaultGapTimeout || tl.cfg.Start == "" {
-					t.Errorf("defaults not applied: %+v", tl.cfg)
-				}
-				return
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) || mih.ErrorCode(err) != mih.CodeInvalid {
-				t.Errorf("got %v, want an invalid error about %s", err, tc.want)
-			}
-		})
-	}
-}
-
-// The validation never reaches them: New only needs them to be there.
-type (
-	metaStub struct{ mih.MetaStore }
-	sinkStub struct{}
-)
-
-func (sinkStub) Ingest(context.Context, string, string, []*mih.Event) (mih.IngestResult, error) {
-	return mih.IngestResult{}, nil
 }
