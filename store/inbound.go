@@ -136,14 +136,7 @@ func (s *Store) DeleteInboundEndpoint(ctx context.Context, name string) error {
 		if _, err := s.exec(ctx, tx, `DELETE FROM inbound_rules WHERE endpoint = ?`, name); err != nil {
 			return err
 		}
-		n, err := s.execCount(ctx, tx, `DELETE FROM inbound_endpoints WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return mih.Errorf(mih.CodeNotFound, "inbound endpoint %q not found", name)
-		}
-		return s.bumpConfigVersion(ctx, tx)
+		return s.deleteConfig(ctx, tx, `DELETE FROM inbound_endpoints WHERE name = ?`, name, mih.Errorf(mih.CodeNotFound, "inbound endpoint %q not found", name))
 	})
 	if err != nil {
 		return fmt.Errorf("delete inbound endpoint: %w", err)
@@ -246,14 +239,7 @@ func (s *Store) UpdateInboundRule(ctx context.Context, r *mih.InboundRule) error
 // DeleteInboundRule deletes a rule; its deliveries stay.
 func (s *Store) DeleteInboundRule(ctx context.Context, id int64) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := s.execCount(ctx, tx, `DELETE FROM inbound_rules WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return mih.Errorf(mih.CodeNotFound, "inbound rule %d not found", id)
-		}
-		return s.bumpConfigVersion(ctx, tx)
+		return s.deleteConfig(ctx, tx, `DELETE FROM inbound_rules WHERE id = ?`, id, mih.Errorf(mih.CodeNotFound, "inbound rule %d not found", id))
 	})
 	if err != nil {
 		return fmt.Errorf("delete inbound rule: %w", err)

@@ -59,3 +59,17 @@ func (s *Store) bumpConfigVersion(ctx context.Context, tx *sql.Tx) error {
 	}
 	return nil
 }
+
+// deleteConfig runs in tx the DELETE of one row of the configuration (a service, rule, site,
+// inbound endpoint or rule) by its key, answers notFound when there was none, and bumps the
+// configuration version so that every process reloads it.
+func (s *Store) deleteConfig(ctx context.Context, tx *sql.Tx, query string, key any, notFound error) error {
+	n, err := s.execCount(ctx, tx, query, key)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return notFound
+	}
+	return s.bumpConfigVersion(ctx, tx)
+}

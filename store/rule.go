@@ -128,14 +128,7 @@ func (s *Store) UpdateRule(ctx context.Context, r *mih.Rule) error {
 // DeleteRule deletes a rule. Its deliveries stay: they carry everything needed to send or replay.
 func (s *Store) DeleteRule(ctx context.Context, id int64) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := s.execCount(ctx, tx, `DELETE FROM rules WHERE id = ?`, id)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return mih.Errorf(mih.CodeNotFound, "rule %d not found", id)
-		}
-		return s.bumpConfigVersion(ctx, tx)
+		return s.deleteConfig(ctx, tx, `DELETE FROM rules WHERE id = ?`, id, mih.Errorf(mih.CodeNotFound, "rule %d not found", id))
 	})
 	if err != nil {
 		return fmt.Errorf("delete rule: %w", err)

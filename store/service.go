@@ -190,14 +190,7 @@ func (s *Store) DeleteService(ctx context.Context, name string) (mih.ServiceDele
 		if err != nil {
 			return err
 		}
-		n, err := s.execCount(ctx, tx, `DELETE FROM services WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return mih.Errorf(mih.CodeNotFound, "service %q not found", name)
-		}
-		return s.bumpConfigVersion(ctx, tx)
+		return s.deleteConfig(ctx, tx, `DELETE FROM services WHERE name = ?`, name, mih.Errorf(mih.CodeNotFound, "service %q not found", name))
 	})
 	if err != nil {
 		return mih.ServiceDeletion{}, fmt.Errorf("delete service: %w", err)

@@ -146,14 +146,7 @@ func (s *Store) UpdateSite(ctx context.Context, site *mih.Site) error {
 // be waiting.
 func (s *Store) DeleteSite(ctx context.Context, name string) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		n, err := s.execCount(ctx, tx, `DELETE FROM sites WHERE name = ?`, name)
-		if err != nil {
-			return err
-		}
-		if n == 0 {
-			return mih.Errorf(mih.CodeNotFound, "site %q not found", name)
-		}
-		return s.bumpConfigVersion(ctx, tx)
+		return s.deleteConfig(ctx, tx, `DELETE FROM sites WHERE name = ?`, name, mih.Errorf(mih.CodeNotFound, "site %q not found", name))
 	})
 	if err != nil {
 		return fmt.Errorf("delete site: %w", err)
