@@ -205,11 +205,8 @@ func (pl *planner) readCourses(ctx context.Context) error {
 	courses := pl.src.courses
 	pl.courses = make(map[string]moodle.Course, len(courses))
 	pl.progress(mih.SyncProgress{Phase: mih.PhaseCourses, Total: len(courses)})
-	if pl.db != nil {
-		all, err := pl.db.Courses(ctx)
-		if err != nil {
-			return err
-		}
+	// keep takes the source's courses out of a list of every course of the site.
+	keep := func(all []moodle.Course) {
 		want := make(map[string]bool, len(courses))
 		for _, c := range courses {
 			want[c.shortName] = true
@@ -220,21 +217,19 @@ func (pl *planner) readCourses(ctx context.Context) error {
 			}
 		}
 		pl.progress(mih.SyncProgress{Phase: mih.PhaseCourses, Done: len(courses), Total: len(courses)})
+	}
+	if pl.db != nil {
+		all, err := pl.db.Courses(ctx)
+		if err != nil {
+			return err
+		}
+		keep(all)
 		return nil
 	}
 	if len(courses) > pl.r.listAllAbove {
 		all, err := pl.client.CoursesByField(ctx, "", "")
 		if err == nil {
-			want := make(map[string]bool, len(courses))
-			for _, c := range courses {
-				want[c.shortName] = true
-			}
-			for _, c := range all {
-				if want[c.ShortName] {
-					pl.courses[c.ShortName] = c
-				}
-			}
-			pl.progress(mih.SyncProgress{Phase: mih.PhaseCourses, Done: len(courses), Total: len(courses)})
+			keep(all)
 			return nil
 		}
 		e, ok := errors.AsType[*moodle.Error](err)
