@@ -231,6 +231,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		inflight: map[int64]*mih.Delivery{},
 		more:     true,
 	}
+	l.both, _ = w.store.(CompleteClaimer)
 	defer close(l.jobs) // the senders' end
 	w.log.InfoContext(ctx, "delivery worker started", "concurrency", w.cfg.Concurrency, "batch", w.cfg.BatchSize)
 	l.run(ctx, cancelSends)
@@ -248,6 +249,7 @@ type loop struct {
 	results  chan sent
 	jobs     chan *mih.Delivery // to the senders
 	senders  int
+	both     CompleteClaimer // the store, when it commits a flush and a claim at once; else nil
 	inflight map[int64]*mih.Delivery
 	done     []sent  // finished, not yet committed
 	released []int64 // put back untouched, to release
@@ -434,15 +436,15 @@ func (l *loop) flush() {
 	)
 	// The next claim rides on this commit when the store can do both at once and there are
 	// slots to fill; the loop's own claim then finds nothing left to do for now.
-	cc, both := l.w.store.(CompleteClaimer)
 	limit := l.claimLimit()
-	if both && limit > 0 {
-		n, claimed, err = cc.CompleteAndClaim(octx, cfg.Owner, rs, mih.ClaimParams{Owner: cfg.Owner, Limit: limit, Lease: cfg.Lease, Now: cfg.Now()})
+	claim := l.both != nil && limit > 0
+	if claim {
+		n, claimed, err = l.both.CompleteAndClaim(octx, cfg.Owner, rs, mih.ClaimParams{Owner: cfg.Owner, Limit: limit, Lease: cfg.Lease, Now: cfg.Now()})
 	} else {
 		n, err = l.w.store.CompleteDeliveries(octx, cfg.Owner, rs)
 	}
 	cancel()
-	if err == nil && both && limit > 0 {
+	if err == nil && claim {
 		l.start(claimed, limit)
 	}
 	if err != nil {
