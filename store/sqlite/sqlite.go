@@ -119,15 +119,7 @@ func Open(ctx context.Context, path string, box mih.SecretBox, opts ...Option) (
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
 	_ = f.Close()
-	// A file: URI lets any path through (SQLite decodes its %-escapes); the underscore
-	// parameters are the driver's and apply to every connection of the pool.
-	dsn := func(pragmas ...string) string {
-		q := url.Values{}
-		q.Set("_txlock", "immediate")
-		q["_pragma"] = append([]string{"busy_timeout(10000)", "foreign_keys(1)"}, pragmas...)
-		return (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: q.Encode()}).String()
-	}
-	write, err := openDB(ctx, dsn("journal_mode(WAL)", "synchronous("+c.synchronous+")"))
+	write, err := openDB(ctx, dsn(abs, "journal_mode(WAL)", "synchronous("+c.synchronous+")"))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -152,7 +144,7 @@ func Open(ctx context.Context, path string, box mih.SecretBox, opts ...Option) (
 		return fail(err)
 	}
 	// query_only guards against a write slipping onto a reader, which would contend for the lock.
-	if read, err = openDB(ctx, dsn("query_only(1)")); err != nil {
+	if read, err = openDB(ctx, dsn(abs, "query_only(1)")); err != nil {
 		return fail(err)
 	}
 	read.SetMaxOpenConns(c.readConns)
@@ -163,6 +155,21 @@ func Open(ctx context.Context, path string, box mih.SecretBox, opts ...Option) (
 		return fail(err)
 	}
 	return s, nil
+}
+
+// dsn names the database file at the absolute path abs, with the pragmas every connection runs
+// and then pragmas. A file: URI lets any path through (SQLite decodes its %-escapes); the
+// underscore parameters are the driver's and apply to every connection of the pool.
+//
+// temp_store(MEMORY) keeps statement journals in memory: a multi-row INSERT or UPDATE inside a
+// transaction writes one to undo itself alone should it fail half-way, and past 64 KiB SQLite
+// spills it to a temporary file — opened, written and deleted for most of the hub's batches,
+// which was 40 % of its write calls (docs/benchmarks.md). The journals are bounded by a batch.
+func dsn(abs string, pragmas ...string) string {
+	q := url.Values{}
+	q.Set("_txlock", "immediate")
+	q["_pragma"] = append([]string{"busy_timeout(10000)", "foreign_keys(1)", "temp_store(MEMORY)"}, pragmas...)
+	return (&url.URL{Scheme: "file", OmitHost: true, Path: abs, RawQuery: q.Encode()}).String()
 }
 
 func openDB(ctx context.Context, dsn string) (*sql.DB, error) {
