@@ -74,6 +74,15 @@ type Delivery struct {
 	CreatedAt      time.Time         `json:"created_at"`
 	UpdatedAt      time.Time         `json:"updated_at"`
 	DeliveredAt    *time.Time        `json:"delivered_at,omitempty"`
+	// Lease, on a delivery given to CreateEvents, stores it already leased: ingest hands it to
+	// this process's worker, which then need not claim it back. Only written, never read back.
+	Lease *Lease `json:"-"`
+}
+
+// Lease is who holds a delivery, and until when.
+type Lease struct {
+	Owner string
+	Until time.Time
 }
 
 // IdempotencyKey is the key a delivery carries as Idempotency-Key (and webhook-id when signed).

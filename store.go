@@ -59,6 +59,7 @@ type RuleStore interface {
 type EventStore interface {
 	// CreateEvents writes every new event with its deliveries in one transaction, or nothing.
 	// An event whose id is already stored is counted as a duplicate and its deliveries dropped.
+	// The deliveries written get their IDs; a delivery with a Lease is stored leased to its owner.
 	CreateEvents(ctx context.Context, items []IngestItem) (IngestResult, error)
 	FindEventByID(ctx context.Context, id string) (*Event, error)
 	FindEvents(ctx context.Context, f EventFilter) ([]*EventRecord, string, error)

@@ -130,13 +130,14 @@ func decodeHeaders(s string) (map[string]string, error) {
 }
 
 // deliveryInsertCols is how many parameters one delivery row takes.
-const deliveryInsertCols = 17
+const deliveryInsertCols = 19
 
 var deliveryInsert = bulkDef{
 	name: "insert deliveries",
 	head: `INSERT INTO deliveries (event_id, rule_id, service, state, attempts, method, endpoint, headers, payload,
-		idempotency_key, next_attempt_at, last_status, last_error, dead_reason, created_at, updated_at, delivered_at) VALUES `,
-	row:  `(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
+		idempotency_key, next_attempt_at, last_status, last_error, dead_reason, created_at, updated_at, delivered_at,
+		lease_owner, lease_until) VALUES `,
+	row:  `(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`,
 	tail: ` RETURNING id`,
 	cols: deliveryInsertCols,
 }
@@ -170,9 +171,17 @@ func (s *Store) insertDeliveries(ctx context.Context, h *hotStmts, tx *sql.Tx, d
 			if d.DeliveredAt != nil {
 				delivered = nullMicros(*d.DeliveredAt)
 			}
+			var owner sql.NullString
+			var until sql.NullInt64
+			if d.Lease != nil {
+				if d.Lease.Owner == "" || d.Lease.Until.IsZero() {
+					return mih.Errorf(mih.CodeInvalid, "delivery of event %q: a lease needs an owner and an end", d.EventID)
+				}
+				owner, until = sql.NullString{String: d.Lease.Owner, Valid: true}, nullMicros(d.Lease.Until)
+			}
 			args = append(args, d.EventID, d.RuleID, d.Service, string(d.State), d.Attempts, d.Method, d.Endpoint,
 				headers, string(d.Payload), d.IdempotencyKey, micros(d.NextAttemptAt), d.LastStatus, d.LastError,
-				d.DeadReason, micros(d.CreatedAt), micros(d.UpdatedAt), delivered)
+				d.DeadReason, micros(d.CreatedAt), micros(d.UpdatedAt), delivered, owner, until)
 		}
 		ids, err := queryInt64s(ctx, h.stmt(ctx, tx, &deliveryInsert, shape), args...)
 		if err != nil {

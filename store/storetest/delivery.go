@@ -26,6 +26,7 @@ var deliveryTests = []test{
 	{"Complete", testComplete},
 	{"CompleteLostLease", testCompleteLostLease},
 	{"CompleteAndClaim", testCompleteAndClaim},
+	{"CreateLeased", testCreateLeased},
 	{"ExtendLeases", testExtendLeases},
 	{"Release", testRelease},
 	{"PauseResume", testPauseResume},
@@ -414,6 +415,71 @@ func testComplete(t *testing.T, s mih.Store) {
 	}
 	if n := must[int](t)(s.CompleteDeliveries(ctx, "w", nil)); n != 0 {
 		t.Errorf("empty complete applied %d", n)
+	}
+}
+
+// A delivery that CreateEvents stores with a lease (ingest handing it to its own worker) is held
+// by the lease's owner exactly as a claimed one: others cannot claim it until the lease runs out,
+// and the owner completes it without claiming it. A duplicate event's leased deliveries are not
+// written; a lease without an owner or an end writes nothing.
+func testCreateLeased(t *testing.T, s mih.Store) {
+	ctx := t.Context()
+	t0 := base()
+	items := ingest("crm", []string{"a", "b", "c"}, 1)
+	lease := &mih.Lease{Owner: "w", Until: t0.Add(time.Minute)}
+	for _, it := range items[:2] {
+		for _, d := range it.Deliveries {
+			d.NextAttemptAt, d.Lease = t0, lease
+		}
+	}
+	items[2].Deliveries[0].NextAttemptAt = t0
+	res := must[mih.IngestResult](t)(s.CreateEvents(ctx, items))
+	if res.Accepted != 3 || res.Deliveries != 3 {
+		t.Fatalf("ingest: %+v", res)
+	}
+	a, b, c := items[0].Deliveries[0], items[1].Deliveries[0], items[2].Deliveries[0]
+	got := find(t, s, a.ID)
+	want := *a
+	want.Lease = nil
+	sameDelivery(t, got, &want)
+	if got := claim(t, s, "x", 10, t0); !slices.Equal(ids(got), []int64{c.ID}) {
+		t.Errorf("another worker claims %v, want only %d: the rest is leased to w", ids(got), c.ID)
+	}
+	now := t0.Add(time.Second)
+	rs := []mih.DeliveryResult{{ID: a.ID, State: mih.DeliverySucceeded, CountAttempt: true, LastStatus: 200, Now: now,
+		Attempt: &mih.Attempt{StartedAt: now, Status: 200, Outcome: mih.OutcomeSuccess}, Log: newLog("crm", true, now)}}
+	if n := must[int](t)(s.CompleteDeliveries(ctx, "x", rs)); n != 0 {
+		t.Errorf("a worker without the lease completed %d", n)
+	}
+	if n := must[int](t)(s.CompleteDeliveries(ctx, "w", rs)); n != 1 {
+		t.Errorf("the owner of the lease completed %d, want 1", n)
+	}
+	if st := find(t, s, a.ID); st.State != mih.DeliverySucceeded || st.Attempts != 1 {
+		t.Errorf("a: %s, %d attempts", st.State, st.Attempts)
+	}
+	// c's claim by x has run out by then too.
+	if got := claim(t, s, "y", 10, t0.Add(61*time.Second)); !slices.Equal(ids(got), []int64{b.ID, c.ID}) {
+		t.Errorf("after the leases ran out another worker claims %v, want %d and %d", ids(got), b.ID, c.ID)
+	}
+
+	again := ingest("crm", []string{"a", "d"}, 1)
+	for _, it := range again {
+		it.Deliveries[0].Lease = lease
+	}
+	res = must[mih.IngestResult](t)(s.CreateEvents(ctx, again))
+	if res.Accepted != 1 || res.Duplicates != 1 || res.Deliveries != 1 {
+		t.Errorf("ingest with a duplicate: %+v", res)
+	}
+	if again[0].Deliveries[0].ID != 0 || again[1].Deliveries[0].ID == 0 {
+		t.Errorf("ids %d (duplicate event) and %d (new): want 0 and set", again[0].Deliveries[0].ID, again[1].Deliveries[0].ID)
+	}
+
+	bad := ingest("crm", []string{"e"}, 1)
+	bad[0].Deliveries[0].Lease = &mih.Lease{Until: t0}
+	_, err := s.CreateEvents(ctx, bad)
+	wantCode(t, err, mih.CodeInvalid)
+	if _, err := s.FindEventByID(ctx, "e"); mih.ErrorCode(err) != mih.CodeNotFound {
+		t.Errorf("event of a refused batch: %v, want not found", err)
 	}
 }
 
