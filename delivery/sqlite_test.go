@@ -20,7 +20,9 @@ type ledger interface {
 	CreateService(ctx context.Context, s *mih.Service) error
 	UpdateService(ctx context.Context, s *mih.Service) error
 	CreateDeliveries(ctx context.Context, ds []*mih.Delivery) error
+	CreateEvents(ctx context.Context, items []mih.IngestItem) (mih.IngestResult, error)
 	FindDeliveryByID(ctx context.Context, id int64) (*mih.Delivery, error)
+	FindDeliveries(ctx context.Context, f mih.DeliveryFilter) ([]*mih.Delivery, string, error)
 	FindAttempts(ctx context.Context, deliveryID int64) ([]*mih.Attempt, error)
 	FindLogs(ctx context.Context, f mih.LogFilter) ([]*mih.LogEntry, string, error)
 }

@@ -111,6 +111,9 @@ type Config struct {
 	// Wakeup is the signal that makes the worker claim at once (default: a new one, reached
 	// through Worker.Notify). Pass the one that ingest and the breaker signal.
 	Wakeup *Wakeup
+	// Handoff is where ingest hands this worker the deliveries it has just stored, leased to it
+	// (default: a new one, which nothing gives to). Pass the one ingest has.
+	Handoff *Handoff
 	// Now is the clock for claims, results and next_attempt_at (default time.Now).
 	Now func() time.Time
 	// Rand returns a number in [0, 1) for backoff jitter (default math/rand/v2.Float64).
@@ -160,6 +163,9 @@ func (c Config) withDefaults() Config {
 	if c.Wakeup == nil {
 		c.Wakeup = NewWakeup()
 	}
+	if c.Handoff == nil {
+		c.Handoff = NewHandoff()
+	}
 	if c.Rand == nil {
 		c.Rand = rand.Float64
 	}
@@ -175,6 +181,7 @@ type Worker struct {
 	cfg      Config
 	log      *slog.Logger
 	wake     *Wakeup
+	handoff  *Handoff
 	running  atomic.Bool
 }
 
@@ -191,6 +198,7 @@ func New(store Store, services ServiceSource, caller Caller, cfg Config) *Worker
 		cfg:      cfg,
 		log:      cfg.Logger.With("owner", cfg.Owner),
 		wake:     cfg.Wakeup,
+		handoff:  cfg.Handoff,
 	}
 }
 
@@ -233,6 +241,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	l.both, _ = w.store.(CompleteClaimer)
 	defer close(l.jobs) // the senders' end
+	w.handoff.attach(w.cfg.Owner, w.cfg.Lease, w.cfg.Concurrency)
 	w.log.InfoContext(ctx, "delivery worker started", "concurrency", w.cfg.Concurrency, "batch", w.cfg.BatchSize)
 	l.run(ctx, cancelSends)
 	err := l.finish()
@@ -287,6 +296,8 @@ func (l *loop) run(ctx context.Context, cancelSends context.CancelFunc) {
 		if !stopping && l.more {
 			l.claim(ctx)
 		}
+		// Ingest may hand over new deliveries only while no due one waits unclaimed.
+		l.w.handoff.setOpen(!stopping && !l.more)
 		if stopping && len(l.inflight) == 0 {
 			return
 		}
@@ -294,6 +305,7 @@ func (l *loop) run(ctx context.Context, cancelSends context.CancelFunc) {
 		case <-stop:
 			stop, stopping = nil, true
 			l.stopping = true
+			l.putBack(l.w.handoff.detach())
 			t := time.NewTimer(cfg.ShutdownTimeout)
 			defer t.Stop()
 			shutdown = t.C
@@ -312,6 +324,12 @@ func (l *loop) run(ctx context.Context, cancelSends context.CancelFunc) {
 			return
 		case <-l.w.wake.C():
 			l.more = true
+		case <-l.w.handoff.c:
+			if ds := l.w.handoff.receive(); stopping {
+				l.putBack(ds)
+			} else {
+				l.dispatch(ds)
+			}
 		case <-poll.C:
 			l.more = true
 		case <-l.retryT.C:
@@ -333,14 +351,18 @@ func (l *loop) run(ctx context.Context, cancelSends context.CancelFunc) {
 // stops the worker from taking more.
 func (l *loop) claim(ctx context.Context) {
 	cfg := l.w.cfg
+	if len(l.done) >= cfg.FlushSize {
+		return
+	}
 	limit := l.claimLimit()
-	if limit == 0 || len(l.done) >= cfg.FlushSize {
+	if limit == 0 {
 		return
 	}
 	octx, cancel := context.WithTimeout(l.dbCtx, cfg.Lease)
 	ds, err := l.w.store.ClaimDeliveries(octx, mih.ClaimParams{Owner: cfg.Owner, Limit: limit, Lease: cfg.Lease, Now: cfg.Now()})
 	cancel()
 	if err != nil {
+		l.w.handoff.put(limit)
 		l.more = false // try again on the next poll
 		if ctx.Err() == nil {
 			l.w.log.ErrorContext(ctx, "claim deliveries", "error", err)
@@ -350,16 +372,17 @@ func (l *loop) claim(ctx context.Context) {
 	l.start(ds, limit)
 }
 
-// claimLimit is how many deliveries to claim now: none while too few slots are free. Claims go
-// in batches rather than one delivery per freed slot: a busy worker claims once a quarter of its
-// slots are free, an idle one at once.
+// claimLimit takes the slots for a claim now (the caller gives back what the claim leaves
+// unused, start does): none while too few are free. Claims go in batches rather than one
+// delivery per freed slot: a busy worker claims once a quarter of its slots are free, an idle one
+// at once. Slots are counted by the Handoff, which ingest takes from too.
 func (l *loop) claimLimit() int {
 	cfg := l.w.cfg
-	free := cfg.Concurrency - len(l.inflight)
+	free := l.w.handoff.available()
 	if l.stopping || free <= 0 || (free < max(1, min(cfg.BatchSize, cfg.Concurrency)/4) && len(l.inflight) > 0) {
 		return 0
 	}
-	return min(free, cfg.BatchSize)
+	return l.w.handoff.take(min(free, cfg.BatchSize))
 }
 
 // start hands claimed deliveries to the senders. Senders live as long as Run rather than one
@@ -369,6 +392,12 @@ func (l *loop) claimLimit() int {
 // blocks.
 func (l *loop) start(ds []*mih.Delivery, limit int) {
 	l.more = len(ds) == limit
+	l.w.handoff.put(limit - len(ds))
+	l.dispatch(ds)
+}
+
+// dispatch puts deliveries leased to this worker (claimed, or handed over by ingest) in flight.
+func (l *loop) dispatch(ds []*mih.Delivery) {
 	for _, d := range ds {
 		l.inflight[d.ID] = d
 		for l.senders < len(l.inflight) {
@@ -387,6 +416,7 @@ func (l *loop) start(ds []*mih.Delivery, limit int) {
 // collect takes a sender's outcome and commits the batch when it is full.
 func (l *loop) collect(s sent) {
 	delete(l.inflight, s.d.ID)
+	l.w.handoff.put(1)
 	l.w.cfg.Metrics.addInflight(-1)
 	if s.release {
 		l.released = append(l.released, s.d.ID)
@@ -436,8 +466,11 @@ func (l *loop) flush() {
 	)
 	// The next claim rides on this commit when the store can do both at once and there are
 	// slots to fill; the loop's own claim then finds nothing left to do for now.
-	limit := l.claimLimit()
-	claim := l.both != nil && limit > 0
+	limit := 0
+	if l.both != nil {
+		limit = l.claimLimit()
+	}
+	claim := limit > 0
 	if claim {
 		n, claimed, err = l.both.CompleteAndClaim(octx, cfg.Owner, rs, mih.ClaimParams{Owner: cfg.Owner, Limit: limit, Lease: cfg.Lease, Now: cfg.Now()})
 	} else {
@@ -448,6 +481,9 @@ func (l *loop) flush() {
 		l.start(claimed, limit)
 	}
 	if err != nil {
+		if claim {
+			l.w.handoff.put(limit)
+		}
 		l.failures++
 		l.w.log.ErrorContext(l.dbCtx, "complete deliveries", "results", len(rs), "error", err)
 		l.armFlush(min(cfg.FlushInterval<<min(l.failures, 16), cfg.PollInterval))
@@ -466,6 +502,18 @@ func (l *loop) flush() {
 		}
 	}
 	l.done = l.done[:0]
+}
+
+// putBack releases deliveries handed over by ingest that this worker will not send: it is
+// stopping.
+func (l *loop) putBack(ds []*mih.Delivery) {
+	if len(ds) == 0 {
+		return
+	}
+	for _, d := range ds {
+		l.released = append(l.released, d.ID)
+	}
+	l.armFlush(l.w.cfg.FlushInterval)
 }
 
 // release drops the leases of deliveries put back untouched (their service could not be read,
@@ -531,6 +579,7 @@ func (l *loop) heartbeat() {
 // finish commits what is left and releases what was abandoned. A commit that fails is tried a
 // few times, since results lost here mean deliveries sent twice.
 func (l *loop) finish() error {
+	l.putBack(l.w.handoff.detach())
 	var errs []error
 	for i := 0; len(l.done) > 0 && i < 3; i++ {
 		if i > 0 {

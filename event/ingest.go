@@ -26,8 +26,19 @@ type Ingester struct {
 	logger  *slog.Logger
 	now     func() time.Time
 	wake    mih.Waker
+	handoff Handoff
 	metrics *Metrics
 	tracer  trace.Tracer
+}
+
+// Handoff is this process's delivery worker taking the deliveries ingest stores, leased to it in
+// the same transaction, so that it need not claim them back; *delivery.Handoff implements it.
+type Handoff interface {
+	// Reserve takes up to n of the worker's free slots and returns the lease to store the
+	// deliveries with (nil when it takes none now) and how many it took.
+	Reserve(n int, now time.Time) (*mih.Lease, int)
+	// Give hands over the deliveries stored with the lease, and frees the reserved slots left.
+	Give(ds []*mih.Delivery, reserved int)
 }
 
 // Config wires an Ingester.
@@ -35,9 +46,12 @@ type Config struct {
 	Store  mih.EventStore
 	Rules  *rule.Set
 	Logger *slog.Logger
-	// Wake is told after each commit that created deliveries, to wake the workers at once
-	// (nil: they find the work when they poll).
-	Wake    mih.Waker
+	// Wake is told after each commit that created deliveries the worker was not handed, to wake
+	// the workers at once (nil: they find the work when they poll).
+	Wake mih.Waker
+	// Handoff, when set, gives new deliveries straight to this process's worker while it has
+	// room for them.
+	Handoff Handoff
 	Metrics *Metrics
 	Now     func() time.Time
 	// Tracer records one trace per event (package tracing); nil records nothing.
@@ -46,7 +60,7 @@ type Config struct {
 
 // NewIngester returns an Ingester.
 func NewIngester(c Config) *Ingester {
-	in := &Ingester{store: c.Store, rules: c.Rules, logger: c.Logger, now: c.Now, wake: c.Wake, metrics: c.Metrics}
+	in := &Ingester{store: c.Store, rules: c.Rules, logger: c.Logger, now: c.Now, wake: c.Wake, handoff: c.Handoff, metrics: c.Metrics}
 	if in.now == nil {
 		in.now = time.Now
 	}
@@ -94,19 +108,64 @@ func (in *Ingester) Ingest(ctx context.Context, source, site string, events []*m
 		span.SetAttributes(attribute.Int("mih.deliveries", len(ds)))
 		items = append(items, mih.IngestItem{Event: ev, Deliveries: ds})
 	}
+	reserved := in.lease(items, now)
 	res, err := in.store.CreateEvents(ctx, items)
 	endSpans(err)
 	if err != nil {
+		if in.handoff != nil {
+			in.handoff.Give(nil, reserved)
+		}
 		return mih.IngestResult{}, fmt.Errorf("ingest %d events: %w", len(events), err)
 	}
 	if in.metrics != nil {
 		in.metrics.events.WithLabelValues(source).Add(float64(res.Accepted))
 		in.metrics.duplicates.WithLabelValues(source).Add(float64(res.Duplicates))
 	}
-	if res.Deliveries > 0 && in.wake != nil {
+	handed := 0
+	if reserved > 0 {
+		var ds []*mih.Delivery
+		for _, it := range items {
+			for _, d := range it.Deliveries {
+				if d.Lease != nil && d.ID != 0 { // written: not a duplicate's
+					ds = append(ds, d)
+				}
+			}
+		}
+		in.handoff.Give(ds, reserved)
+		handed = len(ds)
+	}
+	if res.Deliveries > handed && in.wake != nil {
 		in.wake.Notify()
 	}
 	return res, nil
+}
+
+// lease reserves slots of the worker for the deliveries about to be stored that it can send
+// now, in the order they were made, and marks them to be stored leased to it. It returns how
+// many slots it reserved.
+func (in *Ingester) lease(items []mih.IngestItem, now time.Time) int {
+	if in.handoff == nil {
+		return 0
+	}
+	n := 0
+	for _, it := range items {
+		for _, d := range it.Deliveries {
+			if d.State == mih.DeliveryPending {
+				n++
+			}
+		}
+	}
+	l, reserved := in.handoff.Reserve(n, now)
+	left := reserved
+	for _, it := range items {
+		for _, d := range it.Deliveries {
+			if left > 0 && d.State == mih.DeliveryPending {
+				d.Lease = l
+				left--
+			}
+		}
+	}
+	return reserved
 }
 
 // plan builds the deliveries of one event. A payload that cannot be built becomes a dead

@@ -135,6 +135,7 @@ type hub struct {
 	// gateway
 	transports map[mih.ServiceType]mih.Transport
 	wakeup     *delivery.Wakeup
+	handoff    *delivery.Handoff
 	ledger     *ops.Ledger
 	circuits   *breaker.Breaker
 	gateway    *gateway.Gateway
@@ -188,6 +189,7 @@ func (h *hub) buildGateway(ctx context.Context) error {
 		mih.ServiceMoodle: moodlews.New(moodlews.Options{Logger: h.logger, UserAgent: "mih/" + Version}),
 	}
 	h.wakeup = delivery.NewWakeup()
+	h.handoff = delivery.NewHandoff()
 	h.ledger = ops.NewLedger(h.st, h.wakeup, nil)
 	h.circuits = breaker.New(h.st, breaker.Options{
 		Owner:        h.owner,
@@ -233,6 +235,7 @@ func (h *hub) buildWorkers() error {
 		Metrics:         deliveryMetrics,
 		Renderer:        enrich.New(st, h.sites),
 		Wakeup:          h.wakeup,
+		Handoff:         h.handoff,
 		Health:          h.circuits,
 	})
 	circuits := h.circuits
@@ -253,6 +256,7 @@ func (h *hub) buildWorkers() error {
 		Rules:   h.rules,
 		Logger:  logger,
 		Wake:    h.wakeup,
+		Handoff: h.handoff,
 		Metrics: event.NewMetrics(h.reg),
 		Tracer:  h.tracing.tracer,
 	})
