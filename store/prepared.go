@@ -44,10 +44,12 @@ func bulkChunks[T any](xs []T) iter.Seq2[int, []T] {
 	}
 }
 
-// hotStmts are the prepared statements of the hot paths, on the write connections.
+// hotStmts are the prepared statements of the hot paths, on the write connections, and the one
+// read every API request makes: its token.
 type hotStmts struct {
 	bulk  map[*bulkDef]*[len(bulkShapes)]*sql.Stmt
 	claim *sql.Stmt
+	token *sql.Stmt // on the read connections
 	all   []*sql.Stmt
 }
 
@@ -64,14 +66,15 @@ func (s *Store) hot(ctx context.Context) (*hotStmts, error) {
 		return h, nil
 	}
 	h := &hotStmts{bulk: map[*bulkDef]*[len(bulkShapes)]*sql.Stmt{}}
-	prepare := func(name, q string) (*sql.Stmt, error) {
-		st, err := s.db.PrepareContext(ctx, q)
+	prepareOn := func(db *sql.DB, name, q string) (*sql.Stmt, error) {
+		st, err := db.PrepareContext(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("prepare %s: %w", name, err)
 		}
 		h.all = append(h.all, st)
 		return st, nil
 	}
+	prepare := func(name, q string) (*sql.Stmt, error) { return prepareOn(s.db, name, q) }
 	fail := func(err error) (*hotStmts, error) {
 		h.close()
 		return nil, err
@@ -93,6 +96,9 @@ func (s *Store) hot(ctx context.Context) (*hotStmts, error) {
 	}
 	var err error
 	if h.claim, err = prepare("claim", s.sql(s.claimSQL())); err != nil {
+		return fail(err)
+	}
+	if h.token, err = prepareOn(s.read, "find token", s.sql(tokenByHash)); err != nil {
 		return fail(err)
 	}
 	s.hotStmts.Store(h)

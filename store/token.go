@@ -11,6 +11,9 @@ import (
 
 const tokenColumns = `id, name, hash, scope, created_at, last_used_at`
 
+// tokenByHash is every API request's read; it is prepared (hotStmts).
+const tokenByHash = `SELECT ` + tokenColumns + ` FROM tokens WHERE hash = ?`
+
 func scanToken(row interface{ Scan(...any) error }) (*mih.Token, error) {
 	var (
 		t       mih.Token
@@ -45,7 +48,11 @@ func (s *Store) CreateToken(ctx context.Context, t *mih.Token) error {
 
 // FindTokenByHash returns the token with the given hash.
 func (s *Store) FindTokenByHash(ctx context.Context, hash string) (*mih.Token, error) {
-	t, err := scanToken(s.queryRow(ctx, s.read, `SELECT `+tokenColumns+` FROM tokens WHERE hash = ?`, hash))
+	h, err := s.hot(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("find token: %w", err)
+	}
+	t, err := scanToken(h.token.QueryRowContext(ctx, hash))
 	if err != nil {
 		return nil, fmt.Errorf("find token: %w", s.dbError(err, "token"))
 	}
