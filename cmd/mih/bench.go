@@ -45,8 +45,14 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	profileFor := fs.Duration("profile-for", 10*time.Second, "length of the --cpuprofile profile")
 	backlog := fs.Bool("backlog", false, "hold deliveries at the receiver until every event is ingested, so that the whole run waits in the ledger at once (peak RSS with a full backlog)")
 	replicas := fs.Int("replicas", 1, "with --hub-process and a PostgreSQL --database: run this many `mih serve` processes on the one database, ingest spread over them")
+	floor := fs.Bool("floor", false, "measure no hub: the CPU that Go's HTTP client alone spends per request, sending --events requests like the hub's deliveries from a child process over --worker-concurrency connections to the same receiver")
+	floorClient := fs.String("floor-client", "", "the child of --floor: send to this URL and print the CPU spent")
+	_ = fs.MarkHidden("floor-client")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *floorClient != "" {
+		return benchFloorClient(ctx, *floorClient, *events, *batch, stdout)
 	}
 	if *events < 1 || *batch < 1 || *senders < 1 || *replicas < 1 {
 		return usageError{"--events, --batch, --senders and --replicas must be positive"}
@@ -68,6 +74,9 @@ func runBench(ctx context.Context, args, environ []string, stdout io.Writer) err
 	}
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
+	if *floor {
+		return benchFloor(ctx, *events, cfg.WorkerConcurrency, stdout)
+	}
 
 	name := "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	evName := `\local_bench\event\` + strings.ReplaceAll(name, "-", "_")
@@ -531,4 +540,101 @@ func processCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("read CPU time: %w", err)
 	}
 	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// floorBody is what a delivery of the bench's rule carries.
+var floorBody = []byte(`{"id": "bench-floor-00000", "user": 7, "at": 1767225600}`)
+
+// benchFloor measures the part of a delivery no hub code can save: Go's HTTP client sending it
+// to the receiver. A child process (benchFloorClient) makes the requests the hub's worker makes —
+// a POST of the bench payload with the headers the REST transport sets, over conns keep-alive
+// connections — so that its CPU time is the client's alone, and reports it.
+func benchFloor(ctx context.Context, events, conns int, stdout io.Writer) error {
+	rln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	rsrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})}
+	go rsrv.Serve(rln)
+	defer rsrv.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("find the mih binary: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, exe, "bench", "--floor-client", "http://"+rln.Addr().String()+"/in",
+		"--events", strconv.Itoa(events), "--batch", strconv.Itoa(conns))
+	cmd.Stdout, cmd.Stderr = stdout, os.Stderr
+	fmt.Fprintf(stdout, "mih bench --floor: %d requests of %d bytes over %d connections, from a child process\n", events, len(floorBody), conns)
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("bench floor: %w", err)
+	}
+	return nil
+}
+
+// benchFloorClient is benchFloor's child: it sends n requests over conns connections and
+// prints its own CPU time per request, from getrusage.
+func benchFloorClient(ctx context.Context, url string, n, conns int, stdout io.Writer) error {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	send := func() error {
+		req, err := http.NewRequestWithContext(ctx, "POST", url, bytes.NewReader(floorBody))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Idempotency-Key", "bench-floor-00000:1")
+		req.Header.Set("User-Agent", "mih")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return err
+	}
+	// Warm the connections up, so that their set-up is not counted.
+	var wg sync.WaitGroup
+	for range conns {
+		wg.Go(func() { _ = send() })
+	}
+	wg.Wait()
+	var next atomic.Int64
+	var sendErr atomic.Value
+	cpu0, err := selfCPU()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	for range conns {
+		wg.Go(func() {
+			for next.Add(1) <= int64(n) && ctx.Err() == nil {
+				if err := send(); err != nil {
+					sendErr.Store(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if err, _ := sendErr.Load().(error); err != nil {
+		return err
+	}
+	cpu1, err := selfCPU()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "floor      %.1f µs of client CPU per request, %.0f requests/s (process %d)\n",
+		float64((cpu1-cpu0).Nanoseconds())/1e3/float64(n), float64(n)/took.Seconds(), os.Getpid())
+	return nil
+}
+
+func selfCPU() (time.Duration, error) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, fmt.Errorf("read CPU time: %w", err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }

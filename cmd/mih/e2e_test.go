@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -292,4 +293,17 @@ func TestServe_GracefulShutdown(t *testing.T) {
 	// the wait below, so this also checks that shutdown released what it did not finish.
 	h2 := startHub(t, bin, args...)
 	waitDelivered(t, r, accepted, 20*time.Second, h2.logs)
+}
+
+// `mih bench --floor` measures Go's HTTP client alone, from a child process of the binary, and
+// prints its CPU per request.
+func TestBench_Floor(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "bench", "--floor", "--events", "400", "--worker-concurrency", "4").CombinedOutput()
+	if err != nil {
+		t.Fatalf("bench --floor: %v\n%s", err, out)
+	}
+	if !regexp.MustCompile(`(?m)^floor +[0-9]+\.[0-9] µs of client CPU per request, [0-9]+ requests/s \(process [0-9]+\)$`).Match(out) {
+		t.Errorf("bench --floor printed:\n%s", out)
+	}
 }
