@@ -113,7 +113,7 @@ func BenchmarkIngestAuth(b *testing.B) {
 		measure(b, func() {
 			n++
 			body := []byte(fmt.Sprintf(`{"userid":"%d","username":"u%d","email":"u%d@example.edu","timecreated":"1767000000"}`, n, n, n))
-			post("/api/v1/events/moodle/user_created", body, map[string]string{HeaderMoodleToken: testToken}, http.StatusAccepted)
+			post("/api/v1/events/moodle/user_created", body, map[string]string{HeaderMoodleToken: testToken}, http.StatusOK)
 		})
 	})
 }

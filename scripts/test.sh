@@ -66,5 +66,9 @@ fi
 echo "== go test"
 go test -count=1 -timeout 25m ./...
 
+echo "== benchmarks, once each, so that none rots unnoticed (coursesync's takes 30 s even once; its tests cover it)"
+go test -count=1 -run '^$' -bench . -benchtime 1x $(go list ./... | grep -v '/coursesync$') >"$work/bench.out" ||
+	{ cat "$work/bench.out"; exit 1; }
+
 echo "== fuzz: every parser of outside input, briefly (scripts/fuzz.sh 10m for a real search)"
 scripts/fuzz.sh 2s
