@@ -58,22 +58,34 @@ func (h *Handoff) Reserve(n int, now time.Time) (*mih.Lease, int) {
 }
 
 // Give hands over ds, the deliveries of a reservation of reserved slots that the store wrote
-// leased; the slots not used (a duplicate event, a failed transaction: ds is then empty) are
-// freed. It never blocks.
-func (h *Handoff) Give(ds []*mih.Delivery, reserved int) {
+// leased, and returns how many it took. A delivery with less than half its lease left (the
+// transaction that stored it took that long) is not taken: it could otherwise be handed over and,
+// once the lease runs out, claimed a second time; the worker claims it like any other. The slots
+// not taken (a duplicate event, a failed transaction: ds is then empty) are freed. It never
+// blocks.
+func (h *Handoff) Give(ds []*mih.Delivery, reserved int) int {
 	if h == nil || reserved <= 0 {
-		return
+		return 0
 	}
+	now := time.Now()
 	h.mu.Lock()
-	h.free += reserved - len(ds)
-	h.pending = append(h.pending, ds...)
+	took := 0
+	for _, d := range ds {
+		if d.Lease == nil || d.Lease.Until.Sub(now) < h.lease/2 {
+			continue
+		}
+		h.pending = append(h.pending, d)
+		took++
+	}
+	h.free += reserved - took
 	h.mu.Unlock()
-	if len(ds) > 0 {
+	if took > 0 {
 		select {
 		case h.c <- struct{}{}:
 		default:
 		}
 	}
+	return took
 }
 
 // attach makes the worker that runs as owner, with slots in all, the receiver. Deliveries

@@ -39,8 +39,7 @@ func (e *env) ingest(h *delivery.Handoff, svc string, ids ...string) int {
 	for _, it := range items[:got] {
 		ds = append(ds, it.Deliveries[0])
 	}
-	h.Give(ds, got)
-	return got
+	return h.Give(ds, got)
 }
 
 // waitOpen waits until the worker takes deliveries from ingest.
@@ -155,6 +154,37 @@ func TestHandoff_ReceivedByNextRun(t *testing.T) {
 		e.waitState(it.Deliveries[0].ID, mih.DeliverySucceeded)
 	}
 	stop()
+}
+
+// A delivery whose lease ran mostly out while its transaction committed is not handed over (it
+// could be claimed again once the lease ends, and sent twice): the worker claims it instead, and
+// sends it once.
+func TestHandoff_StaleLeaseClaimed(t *testing.T) {
+	st := openSQLite(t)
+	e := newEnv(t, st)
+	rc := newReceiver(t, nil)
+	e.service("hooks", rc.URL, nil)
+	h := delivery.NewHandoff()
+	w := e.worker("w1", func(c *delivery.Config) { c.PollInterval, c.Handoff, c.Lease = time.Hour, h, 2*time.Second })
+	stop := start(t, w)
+	waitOpen(t, h)
+	// Reserved "an hour ago": the lease the rows get has run out by the time of the commit.
+	lease, got := h.Reserve(1, time.Now().Add(-time.Hour))
+	item := mih.IngestItem{Event: &mih.Event{ID: "slow", Other: json.RawMessage(`{}`)}, Deliveries: []*mih.Delivery{
+		{Service: "hooks", RuleID: 1, Method: "POST", Endpoint: "/", Payload: json.RawMessage(`{}`), Lease: lease}}}
+	if _, err := st.CreateEvents(context.Background(), []mih.IngestItem{item}); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.Give(item.Deliveries, got); n != 0 {
+		t.Fatalf("took %d deliveries whose lease had run out", n)
+	}
+	w.Notify() // as ingest does for what it could not hand over
+	e.waitState(item.Deliveries[0].ID, mih.DeliverySucceeded)
+	waitOpen(t, h) // the slot came back
+	stop()
+	if n := len(rc.got()); n != 1 {
+		t.Errorf("sent %d times, want once", n)
+	}
 }
 
 // Claims and hand-overs share the worker's slots: never more sends at once than Concurrency,

@@ -397,8 +397,16 @@ func (l *loop) start(ds []*mih.Delivery, limit int) {
 }
 
 // dispatch puts deliveries leased to this worker (claimed, or handed over by ingest) in flight.
+// One already in flight is left alone (it would be sent twice) and its slot given back: a claim
+// never returns one, but a hand-over that arrived after its lease ran out could.
 func (l *loop) dispatch(ds []*mih.Delivery) {
+	n := 0
 	for _, d := range ds {
+		if _, dup := l.inflight[d.ID]; dup {
+			l.w.handoff.put(1)
+			continue
+		}
+		n++
 		l.inflight[d.ID] = d
 		for l.senders < len(l.inflight) {
 			l.senders++
@@ -410,7 +418,7 @@ func (l *loop) dispatch(ds []*mih.Delivery) {
 		}
 		l.jobs <- d
 	}
-	l.w.cfg.Metrics.addInflight(len(ds))
+	l.w.cfg.Metrics.addInflight(n)
 }
 
 // collect takes a sender's outcome and commits the batch when it is full.

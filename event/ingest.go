@@ -37,8 +37,9 @@ type Handoff interface {
 	// Reserve takes up to n of the worker's free slots and returns the lease to store the
 	// deliveries with (nil when it takes none now) and how many it took.
 	Reserve(n int, now time.Time) (*mih.Lease, int)
-	// Give hands over the deliveries stored with the lease, and frees the reserved slots left.
-	Give(ds []*mih.Delivery, reserved int)
+	// Give hands over the deliveries stored with the lease, frees the reserved slots left, and
+	// returns how many it took (the worker claims the others).
+	Give(ds []*mih.Delivery, reserved int) int
 }
 
 // Config wires an Ingester.
@@ -131,8 +132,7 @@ func (in *Ingester) Ingest(ctx context.Context, source, site string, events []*m
 				}
 			}
 		}
-		in.handoff.Give(ds, reserved)
-		handed = len(ds)
+		handed = in.handoff.Give(ds, reserved)
 	}
 	if res.Deliveries > handed && in.wake != nil {
 		in.wake.Notify()

@@ -20,6 +20,7 @@ import (
 // handoff records what ingest reserves and gives, granting up to free slots.
 type handoff struct {
 	mu       sync.Mutex
+	refuse   bool // Give takes nothing (the leases ran out during the commit)
 	free     int
 	asked    []int
 	given    [][]*mih.Delivery
@@ -38,12 +39,16 @@ func (h *handoff) Reserve(n int, now time.Time) (*mih.Lease, int) {
 	return &mih.Lease{Owner: "w1", Until: now.Add(time.Minute)}, got
 }
 
-func (h *handoff) Give(ds []*mih.Delivery, reserved int) {
+func (h *handoff) Give(ds []*mih.Delivery, reserved int) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.refuse {
+		ds = nil
+	}
 	h.given = append(h.given, ds)
 	h.returned += reserved - len(ds)
 	h.free += reserved - len(ds)
+	return len(ds)
 }
 
 type waker struct{ n int }
@@ -131,6 +136,16 @@ func TestIngest_Handoff(t *testing.T) {
 	if wake.n != 0 || h.returned != 2 || h.free != 8 {
 		t.Errorf("woken %d, %d slots returned, %d free: want 0, 2 (the duplicate's), 8", wake.n, h.returned, h.free)
 	}
+
+	// What the worker did not take after the commit, it is woken to claim.
+	h.refuse, wake.n = true, 0
+	if _, err := in.Ingest(ctx, "http", "", []*mih.Event{ev("e4", `\core\event\x`)}); err != nil {
+		t.Fatal(err)
+	}
+	if wake.n != 1 || h.free != 8 {
+		t.Errorf("nothing taken: woken %d, %d free: want 1, 8", wake.n, h.free)
+	}
+	h.refuse = false
 
 	// A failed transaction gives every slot back and wakes nobody.
 	fs.fail, wake.n = true, 0
