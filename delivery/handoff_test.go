@@ -42,6 +42,12 @@ func (e *env) ingest(h *delivery.Handoff, svc string, ids ...string) int {
 	return h.Give(ds, got)
 }
 
+// leasedItem is an event with one delivery to svc, to be stored with lease.
+func leasedItem(id, svc string, lease *mih.Lease) mih.IngestItem {
+	return mih.IngestItem{Event: &mih.Event{ID: id, Other: json.RawMessage(`{}`)}, Deliveries: []*mih.Delivery{
+		{Service: svc, RuleID: 1, Method: "POST", Endpoint: "/", Payload: json.RawMessage(`{}`), Lease: lease}}}
+}
+
 // waitOpen waits until the worker takes deliveries from ingest.
 func waitOpen(t *testing.T, h *delivery.Handoff) {
 	t.Helper()
@@ -58,12 +64,7 @@ func TestHandoff_SendsWithoutClaim(t *testing.T) {
 	e := newEnv(t, st)
 	rc := newReceiver(t, nil)
 	e.service("hooks", rc.URL, nil)
-	var claims atomic.Int32
-	mock := mockOf(st)
-	mock.ClaimDeliveriesFn = func(ctx context.Context, p mih.ClaimParams) ([]*mih.Delivery, error) {
-		claims.Add(1)
-		return st.ClaimDeliveries(ctx, p)
-	}
+	mock, claims := countingClaims(st)
 	h := delivery.NewHandoff()
 	if _, n := h.Reserve(1, time.Now()); n != 0 {
 		t.Fatalf("no worker yet, but %d slots reserved", n)
@@ -141,10 +142,7 @@ func TestHandoff_ReceivedByNextRun(t *testing.T) {
 	if _, n := h.Reserve(1, time.Now()); n != 0 {
 		t.Errorf("a stopped worker took %d", n)
 	}
-	items := []mih.IngestItem{
-		{Event: &mih.Event{ID: "a", Other: json.RawMessage(`{}`)}, Deliveries: []*mih.Delivery{{Service: "hooks", RuleID: 1, Method: "POST", Endpoint: "/", Payload: json.RawMessage(`{}`), Lease: lease}}},
-		{Event: &mih.Event{ID: "b", Other: json.RawMessage(`{}`)}, Deliveries: []*mih.Delivery{{Service: "hooks", RuleID: 1, Method: "POST", Endpoint: "/", Payload: json.RawMessage(`{}`), Lease: lease}}},
-	}
+	items := []mih.IngestItem{leasedItem("a", "hooks", lease), leasedItem("b", "hooks", lease)}
 	if _, err := st.CreateEvents(context.Background(), items); err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +168,7 @@ func TestHandoff_StaleLeaseClaimed(t *testing.T) {
 	waitOpen(t, h)
 	// Reserved "an hour ago": the lease the rows get has run out by the time of the commit.
 	lease, got := h.Reserve(1, time.Now().Add(-time.Hour))
-	item := mih.IngestItem{Event: &mih.Event{ID: "slow", Other: json.RawMessage(`{}`)}, Deliveries: []*mih.Delivery{
-		{Service: "hooks", RuleID: 1, Method: "POST", Endpoint: "/", Payload: json.RawMessage(`{}`), Lease: lease}}}
+	item := leasedItem("slow", "hooks", lease)
 	if _, err := st.CreateEvents(context.Background(), []mih.IngestItem{item}); err != nil {
 		t.Fatal(err)
 	}

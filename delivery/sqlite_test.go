@@ -2,6 +2,7 @@ package delivery_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,17 @@ func mockOf(st delivery.Store) *storeMock {
 		ExtendLeasesFn:       st.ExtendLeases,
 		ReleaseDeliveriesFn:  st.ReleaseDeliveries,
 	}
+}
+
+// countingClaims routes every call to st and counts the claims.
+func countingClaims(st delivery.Store) (*storeMock, *atomic.Int32) {
+	var n atomic.Int32
+	m := mockOf(st)
+	m.ClaimDeliveriesFn = func(ctx context.Context, p mih.ClaimParams) ([]*mih.Delivery, error) {
+		n.Add(1)
+		return st.ClaimDeliveries(ctx, p)
+	}
+	return m, &n
 }
 
 func (m *storeMock) ClaimDeliveries(ctx context.Context, p mih.ClaimParams) ([]*mih.Delivery, error) {

@@ -548,12 +548,7 @@ func TestWorker_Notify(t *testing.T) {
 	e := newEnv(t, st)
 	rc := newReceiver(t, nil)
 	e.service("hooks", rc.URL, nil)
-	var claims atomic.Int32
-	mock := mockOf(st)
-	mock.ClaimDeliveriesFn = func(ctx context.Context, p mih.ClaimParams) ([]*mih.Delivery, error) {
-		claims.Add(1)
-		return st.ClaimDeliveries(ctx, p)
-	}
+	mock, claims := countingClaims(st)
 	w := e.workerOn(mock, "w1", func(c *delivery.Config) { c.PollInterval = time.Hour })
 	stop := start(t, w)
 	waitFor(t, 5*time.Second, "the first claim", func() bool { return claims.Load() >= 1 })
