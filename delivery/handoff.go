@@ -28,6 +28,7 @@ type Handoff struct {
 	owner   string
 	lease   time.Duration
 	free    int  // worker slots neither in flight, claimed, reserved nor handed over
+	held    int  // slots reserved by ingest and not given yet (they outlive a worker's Run)
 	open    bool // the worker takes deliveries from ingest now
 	pending []*mih.Delivery
 	c       chan struct{}
@@ -50,6 +51,7 @@ func (h *Handoff) Reserve(n int, now time.Time) (*mih.Lease, int) {
 	}
 	got := min(n, h.free)
 	h.free -= got
+	h.held += got
 	if got < n {
 		// The rest go to the ledger unleased: from now on the worker claims, oldest first.
 		h.open = false
@@ -78,6 +80,7 @@ func (h *Handoff) Give(ds []*mih.Delivery, reserved int) int {
 		took++
 	}
 	h.free += reserved - took
+	h.held -= reserved
 	h.mu.Unlock()
 	if took > 0 {
 		select {
@@ -93,7 +96,7 @@ func (h *Handoff) Give(ds []*mih.Delivery, reserved int) int {
 func (h *Handoff) attach(owner string, lease time.Duration, slots int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.owner, h.lease, h.free, h.open = owner, lease, max(0, slots-len(h.pending)), false
+	h.owner, h.lease, h.free, h.open = owner, lease, max(0, slots-len(h.pending)-h.held), false
 	if len(h.pending) > 0 {
 		select {
 		case h.c <- struct{}{}:

@@ -154,6 +154,45 @@ func TestHandoff_ReceivedByNextRun(t *testing.T) {
 	stop()
 }
 
+// Slots reserved while one Run held the hand-off and given during the next are counted once: the
+// worker never has more than Concurrency slots, whatever the runs in between.
+func TestHandoff_SlotsAcrossRuns(t *testing.T) {
+	st := openSQLite(t)
+	e := newEnv(t, st)
+	rc := newReceiver(t, nil)
+	e.service("hooks", rc.URL, nil)
+	h := delivery.NewHandoff()
+	cfg := func(c *delivery.Config) { c.Concurrency, c.Lease, c.Handoff = 8, time.Hour, h }
+	stop := start(t, e.worker("w1", cfg))
+	waitOpen(t, h)
+	lease, got := h.Reserve(2, time.Now())
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	stop = start(t, e.worker("w1", cfg))
+	waitOpen(t, h)
+	items := []mih.IngestItem{leasedItem("a", "hooks", lease), leasedItem("b", "hooks", lease)}
+	if _, err := st.CreateEvents(context.Background(), items); err != nil {
+		t.Fatal(err)
+	}
+	if n := h.Give([]*mih.Delivery{items[0].Deliveries[0], items[1].Deliveries[0]}, got); n != 2 {
+		t.Fatalf("took %d of 2", n)
+	}
+	for _, it := range items {
+		e.waitState(it.Deliveries[0].ID, mih.DeliverySucceeded)
+	}
+	var free int
+	waitFor(t, 5*time.Second, "every slot free", func() bool {
+		_, free = h.Reserve(100, time.Now())
+		h.Give(nil, free)
+		return free >= 8
+	})
+	stop()
+	if free != 8 {
+		t.Errorf("%d slots free, want 8 (Concurrency)", free)
+	}
+}
+
 // A delivery whose lease ran mostly out while its transaction committed is not handed over (it
 // could be claimed again once the lease ends, and sent twice): the worker claims it instead, and
 // sends it once.
