@@ -193,6 +193,38 @@ func TestHandoff_SlotsAcrossRuns(t *testing.T) {
 	}
 }
 
+// While the results it holds cannot be committed, the worker takes nothing more from ingest, as
+// it claims nothing more.
+func TestHandoff_ClosedWhileResultsWait(t *testing.T) {
+	st := openSQLite(t)
+	e := newEnv(t, st)
+	rc := newReceiver(t, nil)
+	e.service("hooks", rc.URL, nil)
+	mock := mockOf(st)
+	var failing atomic.Bool
+	failing.Store(true)
+	mock.CompleteDeliveriesFn = func(ctx context.Context, owner string, rs []mih.DeliveryResult) (int, error) {
+		if failing.Load() {
+			return 0, mih.Errorf(mih.CodeUnavailable, "database is locked")
+		}
+		return st.CompleteDeliveries(ctx, owner, rs)
+	}
+	h := delivery.NewHandoff()
+	stop := start(t, e.workerOn(mock, "w1", func(c *delivery.Config) { c.FlushSize, c.Handoff, c.PollInterval = 2, h, time.Hour }))
+	waitOpen(t, h)
+	if n := e.ingest(h, "hooks", "a", "b"); n != 2 {
+		t.Fatalf("handed over %d of 2", n)
+	}
+	waitFor(t, 5*time.Second, "two requests", func() bool { return len(rc.got()) == 2 })
+	time.Sleep(50 * time.Millisecond) // the results reach the worker, whose commits fail
+	if n := e.ingest(h, "hooks", "c"); n != 0 {
+		t.Errorf("handed over %d while a full batch of results waits to be committed", n)
+	}
+	failing.Store(false)
+	waitOpen(t, h)
+	stop()
+}
+
 // A delivery whose lease ran mostly out while its transaction committed is not handed over (it
 // could be claimed again once the lease ends, and sent twice): the worker claims it instead, and
 // sends it once.

@@ -296,8 +296,9 @@ func (l *loop) run(ctx context.Context, cancelSends context.CancelFunc) {
 		if !stopping && l.more {
 			l.claim(ctx)
 		}
-		// Ingest may hand over new deliveries only while no due one waits unclaimed.
-		l.w.handoff.setOpen(!stopping && !l.more)
+		// Ingest may hand over new deliveries only while no due one waits unclaimed, and, as for
+		// claims, not while a full batch of results waits to be committed.
+		l.w.handoff.setOpen(!stopping && !l.more && len(l.done) < l.w.cfg.FlushSize)
 		if stopping && len(l.inflight) == 0 {
 			return
 		}
