@@ -81,14 +81,7 @@ func BenchmarkSync_10000x40(b *testing.B) {
 				var d *testDB
 				if kind != "ws" {
 					d = newTestDB(b, kind, backends[kind], "mdl_")
-					site, err := f.store.FindSiteByName(f.ctx, "main")
-					if err != nil {
-						b.Fatal(err)
-					}
-					site.DB = d.url
-					if err := f.store.UpdateSite(f.ctx, site); err != nil {
-						b.Fatal(err)
-					}
+					f.setSiteDB(d.url)
 				}
 				src, _, _ := largeSource(f, courses, per, pool, absent)
 				f.src.setJSON(b, src)

@@ -389,14 +389,7 @@ func TestRun_RealDatabase(t *testing.T) {
 		t.Run(kind, func(t *testing.T) {
 			f := newFixture(t, func(j *mih.SyncJob) { j.Removal = mih.RemovalSuspend })
 			d := newTestDB(t, kind, admin, "mdl_")
-			site, err := f.store.FindSiteByName(f.ctx, "main")
-			if err != nil {
-				t.Fatal(err)
-			}
-			site.DB = d.url
-			if err := f.store.UpdateSite(f.ctx, site); err != nil {
-				t.Fatal(err)
-			}
+			f.setSiteDB(d.url)
 			changes(f)
 			d.load(t, f.ws)
 			run := f.run(mih.SyncApply)

@@ -145,6 +145,19 @@ func newFixtureOn(t testing.TB, st mih.Store, job func(*mih.SyncJob), opts ...fi
 	return f
 }
 
+// setSiteDB points the main site at a Moodle database.
+func (f *fixture) setSiteDB(url string) {
+	f.t.Helper()
+	site, err := f.store.FindSiteByName(f.ctx, "main")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	site.DB = url
+	if err := f.store.UpdateSite(f.ctx, site); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
 func (f *fixture) job() *mih.SyncJob {
 	f.t.Helper()
 	j, err := f.store.FindSyncJobByName(f.ctx, "webcourse")

@@ -86,14 +86,7 @@ func withSiteDB(db **siteDB) fixtureOption {
 
 func (f *fixture) giveSiteDB(db *siteDB) {
 	f.t.Helper()
-	site, err := f.store.FindSiteByName(f.ctx, "main")
-	if err != nil {
-		f.t.Fatal(err)
-	}
-	site.DB = "postgres://moodle@127.0.0.1:5432/moodle"
-	if err := f.store.UpdateSite(f.ctx, site); err != nil {
-		f.t.Fatal(err)
-	}
+	f.setSiteDB("postgres://moodle@127.0.0.1:5432/moodle")
 	db.ws = f.ws
 }
 
