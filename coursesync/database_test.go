@@ -4,19 +4,15 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	_ "github.com/go-sql-driver/mysql"
-	_ "github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/moodle"
 	"github.com/mihhub/mih/moodle/moodletest"
+	"github.com/mihhub/mih/moodle/sitedb/sitedbtest"
 )
 
 // The tables the sync reads, as Moodle's XMLDB creates them from lib/db/install.xml (the
@@ -72,8 +68,6 @@ type testDB struct {
 	prefix string
 }
 
-var testDBSeq atomic.Int64
-
 func dbBackends(t testing.TB) map[string]string {
 	out := map[string]string{}
 	if u := os.Getenv("MIH_TEST_POSTGRES_URL"); u != "" {
@@ -85,56 +79,11 @@ func dbBackends(t testing.TB) map[string]string {
 	return out
 }
 
-func openAdmin(tb testing.TB, kind, raw string) *sql.DB {
-	tb.Helper()
-	dsn := raw
-	driver := "pgx"
-	if kind == "mysql" {
-		u, err := url.Parse(raw)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		pass, _ := u.User.Password()
-		dsn = fmt.Sprintf("%s:%s@tcp(%s)%s?multiStatements=true", u.User.Username(), pass, u.Host, u.Path)
-		driver = "mysql"
-	}
-	db, err := sql.Open(driver, dsn)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return db
-}
-
-func exec(tb testing.TB, db *sql.DB, q string, args ...any) {
-	tb.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		tb.Fatalf("%s: %v", q, err)
-	}
-}
-
 // newTestDB creates a database with Moodle's tables under prefix and a SELECT-only user.
 func newTestDB(tb testing.TB, kind, adminURL, prefix string) *testDB {
 	tb.Helper()
-	n := testDBSeq.Add(1)
-	name := fmt.Sprintf("mihcs_%d_%d", os.Getpid(), n)
-	ro, pass := name+"_ro", fmt.Sprintf("ro-Pass-%d!", n)
-	server := openAdmin(tb, kind, adminURL)
-	defer server.Close()
-	d := &testDB{kind: kind, prefix: prefix}
-	u, err := url.Parse(adminURL)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u.Path = "/" + name
-	host := "'" + ro + "'@'127.0.0.1'"
-	if kind == "postgres" {
-		exec(tb, server, `CREATE DATABASE `+name)
-		exec(tb, server, `CREATE ROLE `+ro+` LOGIN PASSWORD '`+pass+`'`)
-	} else {
-		exec(tb, server, `CREATE DATABASE `+name+` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
-		exec(tb, server, `CREATE USER `+host+` IDENTIFIED BY '`+pass+`'`)
-	}
-	d.admin = openAdmin(tb, kind, u.String())
+	db := sitedbtest.New(tb, kind, adminURL, "mihcs")
+	d := &testDB{kind: kind, prefix: prefix, admin: db.Admin, url: db.ReaderURL}
 	for _, q := range moodleTables {
 		q = strings.ReplaceAll(strings.ReplaceAll(q, "{", prefix), "}", "")
 		if kind == "mysql" {
@@ -145,29 +94,10 @@ func newTestDB(tb testing.TB, kind, adminURL, prefix string) *testDB {
 				q += " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_unicode_ci ROW_FORMAT=DYNAMIC"
 			}
 		}
-		exec(tb, d.admin, q)
+		sitedbtest.Exec(tb, d.admin, q)
 	}
-	if kind == "postgres" {
-		exec(tb, d.admin, `GRANT SELECT ON ALL TABLES IN SCHEMA public TO `+ro)
-	} else {
-		exec(tb, d.admin, `GRANT SELECT ON `+name+`.* TO `+host)
-	}
-	exec(tb, d.admin, d.q(`INSERT INTO {config} (name, value) VALUES ('mnet_localhost_id', '1')`))
-	ru := *u
-	ru.User = url.UserPassword(ro, pass)
-	d.url = ru.String()
-	tb.Cleanup(func() {
-		d.admin.Close()
-		db := openAdmin(tb, kind, adminURL)
-		defer db.Close()
-		if kind == "postgres" {
-			exec(tb, db, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
-			exec(tb, db, `DROP ROLE IF EXISTS `+ro)
-		} else {
-			exec(tb, db, `DROP DATABASE IF EXISTS `+name)
-			exec(tb, db, `DROP USER IF EXISTS `+host)
-		}
-	})
+	db.GrantSelect(tb)
+	sitedbtest.Exec(tb, d.admin, d.q(`INSERT INTO {config} (name, value) VALUES ('mnet_localhost_id', '1')`))
 	return d
 }
 
@@ -186,7 +116,7 @@ func (d *testDB) q(s string) string {
 func (d *testDB) load(tb testing.TB, ws *moodletest.Server) {
 	tb.Helper()
 	for _, t := range []string{"course", "course_categories", "user", "enrol", "user_enrolments", "context", "role", "role_assignments"} {
-		exec(tb, d.admin, d.q(`DELETE FROM {`+t+`}`))
+		sitedbtest.Exec(tb, d.admin, d.q(`DELETE FROM {`+t+`}`))
 	}
 	batch := func(table, cols string, rows [][]any) {
 		const per = 500
@@ -213,7 +143,7 @@ func (d *testDB) load(tb testing.TB, ws *moodletest.Server) {
 				}
 				b.WriteByte(')')
 			}
-			exec(tb, d.admin, b.String(), args...)
+			sitedbtest.Exec(tb, d.admin, b.String(), args...)
 		}
 	}
 	var rows [][]any
@@ -272,7 +202,7 @@ func (d *testDB) load(tb testing.TB, ws *moodletest.Server) {
 	batch("role_assignments", "roleid, contextid, userid", ras)
 	if d.kind == "postgres" {
 		for _, t := range []string{"course", "course_categories", "user", "enrol", "user_enrolments", "context", "role"} {
-			exec(tb, d.admin, d.q(`SELECT setval(pg_get_serial_sequence('{`+t+`}', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM {`+t+`}), false)`))
+			sitedbtest.Exec(tb, d.admin, d.q(`SELECT setval(pg_get_serial_sequence('{`+t+`}', 'id'), (SELECT COALESCE(MAX(id), 0) + 1 FROM {`+t+`}), false)`))
 		}
 	}
 }
@@ -300,8 +230,8 @@ func TestMoodleDB_Queries(t *testing.T) {
 			d := newTestDB(t, kind, admin, "m_")
 			d.load(t, ws)
 			// A deleted account and an MNet visitor with the same username are not found.
-			exec(t, d.admin, d.q(`INSERT INTO {user} (username, email, idnumber, deleted, mnethostid) VALUES ('alice2', 'gone@example.edu', 'A1', 1, 1)`))
-			exec(t, d.admin, d.q(`INSERT INTO {user} (username, email, mnethostid) VALUES ('bob', 'visitor@example.edu', 3)`))
+			sitedbtest.Exec(t, d.admin, d.q(`INSERT INTO {user} (username, email, idnumber, deleted, mnethostid) VALUES ('alice2', 'gone@example.edu', 'A1', 1, 1)`))
+			sitedbtest.Exec(t, d.admin, d.q(`INSERT INTO {user} (username, email, mnethostid) VALUES ('bob', 'visitor@example.edu', 3)`))
 
 			db, err := OpenMoodleDB(d.url, "m_")
 			if err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/moodle"
+	"github.com/mihhub/mih/moodle/sitedb/sitedbtest"
 	"github.com/mihhub/mih/store/sqlite"
 	"github.com/mihhub/mih/store/storetest"
 )
@@ -201,7 +202,7 @@ func TestRealMoodle(t *testing.T) {
 		if strings.HasPrefix(dsn, "mysql") {
 			kind = "mysql"
 		}
-		logDB = openAdmin(t, kind, dsn)
+		logDB = sitedbtest.Open(t, kind, dsn)
 		defer logDB.Close()
 	}
 	// notification_sent counts messages delivered; with failing mail it stays at 0, so the

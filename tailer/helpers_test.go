@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -16,11 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-sql-driver/mysql"
-	_ "github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/event"
+	"github.com/mihhub/mih/moodle/sitedb/sitedbtest"
 	"github.com/mihhub/mih/rule"
 	"github.com/mihhub/mih/store/postgres"
 	"github.com/mihhub/mih/store/sqlite"
@@ -78,8 +75,6 @@ type moodleDB struct {
 	prefix string
 	name   string
 }
-
-var dbSeq atomic.Int64
 
 // Moodle's table as its XMLDB generators create it (admin/tool/log/store/standard/db/install.xml):
 // int(10) is BIGINT, int(1) SMALLINT or TINYINT(1), char NOT NULL has DEFAULT ”, text is TEXT or
@@ -150,50 +145,14 @@ func newMoodleDB(tb testing.TB, b backend, prefix string) *moodleDB {
 
 func newMoodleDBAt(tb testing.TB, kind, adminURL, prefix string) *moodleDB {
 	tb.Helper()
-	n := dbSeq.Add(1)
-	name := fmt.Sprintf("mihls_%d_%d", os.Getpid(), n)
-	ro := name + "_ro"
-	pass := fmt.Sprintf("ro-Secret-%d!", n)
-	m := &moodleDB{kind: kind, roUser: ro, prefix: prefix, name: name}
-	server := openURL(tb, kind, adminURL)
-	defer server.Close()
-	switch kind {
-	case tailer.Postgres:
-		mustExec(tb, server, `CREATE DATABASE `+name)
-		mustExec(tb, server, `CREATE ROLE `+ro+` LOGIN PASSWORD '`+pass+`'`)
-		u := mustParse(tb, adminURL)
-		u.Path = "/" + name
-		m.admin = openURL(tb, kind, u.String())
-		mustExec(tb, m.admin, fmt.Sprintf(pgTable, prefix))
-		mustExec(tb, m.admin, `GRANT SELECT ON `+prefix+`logstore_standard_log TO `+ro)
-		u.User = url.UserPassword(ro, pass)
-		m.tail = u.String()
-		tb.Cleanup(func() {
-			m.admin.Close()
-			db := openURL(tb, kind, adminURL)
-			defer db.Close()
-			mustExec(tb, db, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`)
-			mustExec(tb, db, `DROP ROLE IF EXISTS `+ro)
-		})
-	default:
-		mustExec(tb, server, `CREATE DATABASE `+name+` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`)
-		mustExec(tb, server, `CREATE USER '`+ro+`'@'127.0.0.1' IDENTIFIED BY '`+pass+`'`)
-		u := mustParse(tb, adminURL)
-		u.Path = "/" + name
-		m.admin = openURL(tb, kind, u.String())
-		mustExec(tb, m.admin, fmt.Sprintf(mysqlTable, prefix))
-		mustExec(tb, m.admin, `GRANT SELECT ON `+name+`.`+prefix+`logstore_standard_log TO '`+ro+`'@'127.0.0.1'`)
-		u.User = url.UserPassword(ro, pass)
-		m.tail = u.String()
-		tb.Cleanup(func() {
-			m.admin.Close()
-			db := openURL(tb, kind, adminURL)
-			defer db.Close()
-			mustExec(tb, db, `DROP DATABASE IF EXISTS `+name)
-			mustExec(tb, db, `DROP USER IF EXISTS '`+ro+`'@'127.0.0.1'`)
-		})
+	d := sitedbtest.New(tb, kind, adminURL, "mihls")
+	table := pgTable
+	if kind != tailer.Postgres {
+		table = mysqlTable
 	}
-	return m
+	sitedbtest.Exec(tb, d.Admin, fmt.Sprintf(table, prefix))
+	d.GrantSelect(tb, prefix+"logstore_standard_log")
+	return &moodleDB{kind: kind, admin: d.Admin, tail: d.ReaderURL, roUser: d.Reader, prefix: prefix, name: d.Name}
 }
 
 func mustParse(tb testing.TB, s string) *url.URL {
@@ -203,42 +162,6 @@ func mustParse(tb testing.TB, s string) *url.URL {
 		tb.Fatal(err)
 	}
 	return u
-}
-
-// openURL opens a database/sql handle on a postgres:// or mysql:// URL, for the test's own use.
-func openURL(tb testing.TB, kind, raw string) *sql.DB {
-	tb.Helper()
-	var db *sql.DB
-	var err error
-	switch kind {
-	case tailer.Postgres:
-		db, err = sql.Open("pgx", raw)
-	default:
-		u := mustParse(tb, raw)
-		cfg := mysql.NewConfig()
-		cfg.User = u.User.Username()
-		cfg.Passwd, _ = u.User.Password()
-		cfg.Net, cfg.Addr, cfg.DBName = "tcp", u.Host, strings.TrimPrefix(u.Path, "/")
-		cfg.MultiStatements = true
-		var c driver.Connector
-		if c, err = mysql.NewConnector(cfg); err == nil {
-			db = sql.OpenDB(c)
-		}
-	}
-	if err != nil {
-		tb.Fatal(err)
-	}
-	db.SetMaxOpenConns(20)
-	return db
-}
-
-func mustExec(tb testing.TB, db *sql.DB, q string, args ...any) {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if _, err := db.ExecContext(ctx, q, args...); err != nil {
-		tb.Fatalf("%s: %v", strings.SplitN(q, "\n", 2)[0], err)
-	}
 }
 
 // logRow is one row of logstore_standard_log as Moodle writes it; nil is SQL NULL.

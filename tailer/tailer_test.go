@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/moodle/sitedb/sitedbtest"
 	"github.com/mihhub/mih/tailer"
 )
 
@@ -62,7 +63,7 @@ func TestTailer_Rows(t *testing.T) {
 		ids := m.mustInsert(t, rows...)
 
 		// The tailer's user may read the log table and nothing else.
-		ro := openURL(t, m.kind, m.tail)
+		ro := sitedbtest.Open(t, m.kind, m.tail)
 		defer ro.Close()
 		if _, err := m.insert(t.Context(), ro, rows[:1]); err == nil {
 			t.Fatal("the tailer's user could insert into the log table; want SELECT only")
