@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"fmt"
 	"html"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/moodle"
+	"github.com/mihhub/mih/redact"
 )
 
 // MoodleDB reads, from a Moodle site's database, what a plan needs: with it the planner makes
@@ -67,18 +67,8 @@ func NewMoodleDB(db *sql.DB, postgres bool, prefix, password string) MoodleDB {
 
 func (m *sqlMoodleDB) Close() error { return m.db.Close() }
 
-func (m *sqlMoodleDB) scrub(s string) string {
-	if len(m.password) < 4 {
-		return s
-	}
-	for _, p := range []string{m.password, url.QueryEscape(m.password), url.PathEscape(m.password)} {
-		s = strings.ReplaceAll(s, p, "xxxxx")
-	}
-	return s
-}
-
 func (m *sqlMoodleDB) fail(what string, err error) error {
-	return mih.Errorf(mih.CodeUnavailable, "read %s from the site's database: %s", what, m.scrub(err.Error()))
+	return mih.Errorf(mih.CodeUnavailable, "read %s from the site's database: %s", what, redact.Password(err.Error(), m.password))
 }
 
 // q names the tables with the prefix ({course} → mdl_course) and numbers the placeholders for

@@ -212,3 +212,16 @@ type masked struct {
 
 func (m *masked) Error() string { return m.msg }
 func (m *masked) Unwrap() error { return m.err }
+
+// Password removes password from text, as is and URL-escaped (how it sits in a database URL),
+// replacing it with "xxxxx": what a database driver's error says, which may quote the URL. A
+// password shorter than MinLen is left alone, like every secret here.
+func Password(text, password string) string {
+	if len(password) < MinLen {
+		return text
+	}
+	for _, p := range []string{password, url.QueryEscape(password), url.PathEscape(password)} {
+		text = strings.ReplaceAll(text, p, "xxxxx")
+	}
+	return text
+}

@@ -40,3 +40,17 @@ func TestService_EveryForm(t *testing.T) {
 		t.Error("a secret shorter than MinLen was masked")
 	}
 }
+
+// A database password goes from a driver's error as is and in both URL escapings; a short one
+// is left alone.
+func TestPassword(t *testing.T) {
+	const pass = "p@ss/w rd"
+	text := `connect postgres://moodle:p%40ss%2Fw+rd@db/moodle: "p@ss/w rd" refused; p@ss%2Fw%20rd`
+	got := Password(text, pass)
+	if want := `connect postgres://moodle:xxxxx@db/moodle: "xxxxx" refused; xxxxx`; got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if got := Password("pw is abc", "abc"); got != "pw is abc" {
+		t.Errorf("a three-character password was scrubbed: %s", got)
+	}
+}

@@ -77,6 +77,7 @@ import (
 
 	"github.com/mihhub/mih"
 	"github.com/mihhub/mih/moodle/sitedb"
+	"github.com/mihhub/mih/redact"
 )
 
 // Source is the ingest source of the tailer's events.
@@ -392,7 +393,7 @@ func retryWait(n int, lo, hi time.Duration) time.Duration {
 
 // failed records and logs a failure, its text scrubbed of the database password.
 func (t *Tailer) failed(err error, failures int, wait time.Duration) {
-	msg := sitedb.Scrub(err.Error(), t.db.Password)
+	msg := redact.Password(err.Error(), t.db.Password)
 	t.mu.Lock()
 	t.status.Failures = failures
 	t.status.LastError = msg

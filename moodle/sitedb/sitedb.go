@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/mihhub/mih"
+	"github.com/mihhub/mih/redact"
 )
 
 // Database kinds.
@@ -33,7 +34,7 @@ type DB struct {
 	Connector driver.Connector
 	// Redacted is the URL with its password replaced, for logs and status.
 	Redacted string
-	// Password is scrubbed from every driver error before it is logged or shown (Scrub).
+	// Password is scrubbed from every driver error before it is logged or shown (redact.Password).
 	Password string
 	// Source names the database (kind, address, database name), e.g. in the tailer's saved
 	// cursor, so that a cursor is never applied to another database's log table.
@@ -58,7 +59,7 @@ func Parse(raw, application string) (*DB, error) {
 	case "postgres", "postgresql":
 		cfg, err := pgx.ParseConfig(raw)
 		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: not a valid PostgreSQL URL: %s", Scrub(errText(err), pass))
+			return nil, mih.Errorf(mih.CodeInvalid, "db: not a valid PostgreSQL URL: %s", redact.Password(errText(err), pass))
 		}
 		if cfg.ConnectTimeout == 0 {
 			cfg.ConnectTimeout = connectTimeout
@@ -85,7 +86,7 @@ func Parse(raw, application string) (*DB, error) {
 		}
 		conn, err := mysql.NewConnector(cfg)
 		if err != nil {
-			return nil, mih.Errorf(mih.CodeInvalid, "db: %s", Scrub(errText(err), pass))
+			return nil, mih.Errorf(mih.CodeInvalid, "db: %s", redact.Password(errText(err), pass))
 		}
 		db.Kind = MySQL
 		db.Connector = conn
@@ -107,7 +108,7 @@ func mysqlConfig(u *url.URL) (*mysql.Config, error) {
 	cfg, err := mysql.ParseDSN("/?" + q.Encode())
 	if err != nil {
 		pass, _ := u.User.Password()
-		return nil, mih.Errorf(mih.CodeInvalid, "db: %s", Scrub(errText(err), pass))
+		return nil, mih.Errorf(mih.CodeInvalid, "db: %s", redact.Password(errText(err), pass))
 	}
 	cfg.User = u.User.Username()
 	cfg.Passwd, _ = u.User.Password()
@@ -146,22 +147,6 @@ func errText(err error) string {
 		return e.Unwrap().Error()
 	}
 	return err.Error()
-}
-
-// Scrub removes a password from a text. Passwords shorter than four characters are left alone:
-// replacing them would garble the text and hide little.
-func Scrub(text, password string) string {
-	if len(password) < 4 {
-		return text
-	}
-	text = strings.ReplaceAll(text, password, "xxxxx")
-	if esc := url.QueryEscape(password); esc != password {
-		text = strings.ReplaceAll(text, esc, "xxxxx")
-	}
-	if esc := url.PathEscape(password); esc != password {
-		text = strings.ReplaceAll(text, esc, "xxxxx")
-	}
-	return text
 }
 
 // loopback reports whether host is this machine: the only place a database password may travel
