@@ -575,7 +575,7 @@ func benchFloor(ctx context.Context, events, conns int, stdout io.Writer) error 
 }
 
 // benchFloorClient is benchFloor's child: it sends n requests over conns connections and
-// prints its own CPU time per request, from getrusage.
+// prints its own CPU time per request (from /proc, as for the hub).
 func benchFloorClient(ctx context.Context, url string, n, conns int, stdout io.Writer) error {
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
 	send := func() error {
@@ -602,7 +602,7 @@ func benchFloorClient(ctx context.Context, url string, n, conns int, stdout io.W
 	wg.Wait()
 	var next atomic.Int64
 	var sendErr atomic.Value
-	cpu0, err := selfCPU()
+	cpu0, err := processCPU(os.Getpid())
 	if err != nil {
 		return err
 	}
@@ -622,19 +622,11 @@ func benchFloorClient(ctx context.Context, url string, n, conns int, stdout io.W
 	if err, _ := sendErr.Load().(error); err != nil {
 		return err
 	}
-	cpu1, err := selfCPU()
+	cpu1, err := processCPU(os.Getpid())
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "floor      %.1f µs of client CPU per request, %.0f requests/s (process %d)\n",
 		float64((cpu1-cpu0).Nanoseconds())/1e3/float64(n), float64(n)/took.Seconds(), os.Getpid())
 	return nil
-}
-
-func selfCPU() (time.Duration, error) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, fmt.Errorf("read CPU time: %w", err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), nil
 }
